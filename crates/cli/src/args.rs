@@ -1,0 +1,124 @@
+//! Command-line flags, one struct per subcommand.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Find viral sequences among DNA reads and contigs (a Rust reimplementation of VirNucPro).
+///
+/// The pipeline cuts each sequence into chunks of the model length (300 or 500 bp), translates
+/// six frames, keeps frames without a stop codon, embeds them with DNABERT-S and ESM-2 and
+/// classifies them. Each stage is also a subcommand of its own.
+#[derive(Debug, Parser)]
+#[command(
+    name = "virnucpro",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Worker threads [default: all CPU cores]
+    #[arg(short = 't', long, global = true, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+    /// More log output (-v: debug, -vv: trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only warnings and errors; no progress bars
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+impl GlobalArgs {
+    /// The thread count to use.
+    pub fn threads(&self) -> usize {
+        self.threads.map(NonZeroUsize::get).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(NonZeroUsize::get)
+                .unwrap_or(1)
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Cut sequences into chunks of the model length, with the original's overlap rule
+    Chunk(ChunkArgs),
+    /// Translate six frames and keep the frames without a stop codon
+    Translate(TranslateArgs),
+    /// Measure speed on generated data (reports ratios against a baseline in the same run)
+    Bench(BenchArgs),
+}
+
+/// `virnucpro chunk`
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  virnucpro chunk reads.fa.gz -L 500 -o reads.chunked500.fa")]
+pub struct ChunkArgs {
+    /// Input FASTA (or FASTQ), plain or compressed (.gz/.bgz, .bz2, .xz, .zst)
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Chunk length in bases: 300 or 500 for the released models, any positive number otherwise
+    #[arg(short = 'L', long = "length", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub length: u32,
+    /// Output FASTA of chunks, ids `<id>_chunk_<k>`, 60-column lines
+    #[arg(short, long, value_name = "OUT.fa")]
+    pub output: PathBuf,
+}
+
+/// `virnucpro translate`
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  virnucpro translate reads.chunked500.fa \
+                        --nucleotide reads.fna --protein reads.faa")]
+pub struct TranslateArgs {
+    /// Chunked FASTA (the output of `virnucpro chunk`); plain or compressed
+    #[arg(value_name = "CHUNKED.fa")]
+    pub input: PathBuf,
+    /// Output: the nucleotide slice of each kept frame, one line per record
+    #[arg(long, value_name = "OUT.fna")]
+    pub nucleotide: PathBuf,
+    /// Output: the protein of each kept frame, one line per record
+    #[arg(long, value_name = "OUT.faa")]
+    pub protein: PathBuf,
+}
+
+/// `virnucpro bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub target: BenchTarget,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Chunk + translate throughput (MB/s) on a generated FASTA, against a parse-only baseline
+    Seq(BenchSeqArgs),
+}
+
+/// `virnucpro bench seq`
+#[derive(Debug, Args)]
+pub struct BenchSeqArgs {
+    /// Size of the generated FASTA in megabases
+    #[arg(long, default_value_t = 200, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub megabases: u64,
+    /// Chunk length
+    #[arg(short = 'L', long = "length", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub length: u32,
+    /// Shortest and longest generated record, in bases
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [150, 5000])]
+    pub lengths: Vec<usize>,
+    /// Directory for the generated input and the outputs [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Repetitions of each measurement; the best is reported
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+}

@@ -1,0 +1,49 @@
+//! One module per subcommand: each turns parsed flags into library calls and logs a summary.
+
+pub mod bench;
+pub mod chunk;
+pub mod translate;
+
+use std::path::Path;
+
+use anyhow::Result;
+use virnucpro_seq::{FastaReader, Summary};
+
+/// Opens `path` for a sequence stage, counting bytes on `bar`.
+pub fn open_input(path: &Path, bar: &indicatif::ProgressBar) -> Result<FastaReader> {
+    let file = virnucpro_seq::fasta::open_input(path)?;
+    Ok(FastaReader::from_reader(path, bar.wrap_read(file))?)
+}
+
+/// Logs what a sequence stage did, and warns about skipped empty records.
+pub fn report(summary: &Summary, input: &Path, translated: bool, seconds: f64) {
+    let skipped = &summary.skipped;
+    if skipped.count > 0 {
+        let more = if skipped.count as usize > skipped.first_ids.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        tracing::warn!(
+            "{}: skipped {} empty record(s) (no sequence): {}{more}",
+            input.display(),
+            skipped.count,
+            skipped.first_ids.join(", ")
+        );
+    }
+    let rate = if seconds > 0.0 {
+        summary.bases as f64 / 1e6 / seconds
+    } else {
+        0.0
+    };
+    let made = if translated {
+        format!("{} kept frames", summary.kept_frames)
+    } else {
+        format!("{} chunks", summary.chunks)
+    };
+    tracing::info!(
+        "{} records ({} bases) -> {made} in {seconds:.2} s ({rate:.1} Mb/s)",
+        summary.records,
+        summary.bases,
+    );
+}

@@ -1,0 +1,34 @@
+//! `virnucpro`: finds viral sequences among DNA reads and contigs (a Rust VirNucPro).
+//!
+//! This binary only parses flags and wires the library crates together; behaviour lives in
+//! the libraries, where tests reach it.
+
+mod args;
+mod commands;
+mod logging;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    // clap exits with 2 on bad usage and 0 for --help/--version.
+    let cli = Cli::parse();
+    logging::init(cli.global.verbose, cli.global.quiet);
+    let threads = cli.global.threads();
+    let result = match cli.command {
+        Command::Chunk(args) => commands::chunk::run(args, threads, &cli.global),
+        Command::Translate(args) => commands::translate::run(args, threads, &cli.global),
+        Command::Bench(args) => commands::bench::run(args, threads),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

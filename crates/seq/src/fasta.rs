@@ -1,0 +1,340 @@
+//! Reading and writing FASTA.
+//!
+//! Input goes through needletail: FASTA or FASTQ, plain or compressed (gzip and bgzip, bzip2, xz,
+//! zstd), streamed record by record so memory does not grow with the file. The reader enforces
+//! what later stages rely on: every record has an id (the header up to the first whitespace, as
+//! Biopython's `record.id`), ids are unique, and empty records are skipped and counted (the
+//! original crashes on one). Checking the letters is left to the stage that reads them, so that
+//! it runs in parallel.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use needletail::errors::{ParseError, ParseErrorKind};
+use needletail::parser::FastxReader;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::alphabet;
+use crate::error::SeqError;
+
+/// One input record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The header up to the first whitespace.
+    pub id: String,
+    /// The sequence with line breaks removed, letters as in the file.
+    pub seq: Vec<u8>,
+}
+
+impl Record {
+    /// Checks that every byte is an IUPAC nucleotide letter; the error names `path`, the record
+    /// and the 1-based position of the first bad byte.
+    pub fn check_letters(&self, path: &Path) -> Result<(), SeqError> {
+        match alphabet::first_invalid(&self.seq) {
+            None => Ok(()),
+            Some((index, byte)) => Err(SeqError::InvalidBase {
+                path: path.to_path_buf(),
+                id: self.id.clone(),
+                position: index + 1,
+                found: alphabet::describe_byte(byte),
+            }),
+        }
+    }
+}
+
+/// How many records were skipped for being empty, and the first few of their ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkippedRecords {
+    /// Number of empty records skipped.
+    pub count: u64,
+    /// The ids of the first [`SkippedRecords::KEPT_IDS`] of them, for the warning.
+    pub first_ids: Vec<String>,
+}
+
+impl SkippedRecords {
+    /// How many ids are kept for the warning.
+    pub const KEPT_IDS: usize = 10;
+
+    fn add(&mut self, id: &str) {
+        self.count += 1;
+        if self.first_ids.len() < Self::KEPT_IDS {
+            self.first_ids.push(id.to_string());
+        }
+    }
+}
+
+/// Streaming FASTA/FASTQ reader that yields validated [`Record`]s.
+pub struct FastaReader {
+    path: PathBuf,
+    inner: Box<dyn FastxReader>,
+    /// 128-bit hashes of the ids seen so far: duplicate detection in 16 bytes per record
+    /// instead of the whole id (a false alarm needs a 128-bit collision).
+    seen: HashSet<u128>,
+    records: u64,
+    skipped: SkippedRecords,
+    failed: bool,
+}
+
+impl FastaReader {
+    /// Opens a file (plain or compressed) for reading.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, SeqError> {
+        let path = path.as_ref();
+        let file = open_input(path)?;
+        Self::from_reader(path, file)
+    }
+
+    /// Reads from any byte source; `path` names it in errors.
+    pub fn from_reader(
+        path: impl Into<PathBuf>,
+        reader: impl Read + Send + 'static,
+    ) -> Result<Self, SeqError> {
+        let path = path.into();
+        let inner = needletail::parse_fastx_reader(reader).map_err(|e| parse_error(&path, e))?;
+        Ok(FastaReader {
+            path,
+            inner,
+            seen: HashSet::new(),
+            records: 0,
+            skipped: SkippedRecords::default(),
+            failed: false,
+        })
+    }
+
+    /// The file name used in errors.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records read so far, empty ones included.
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    /// The empty records skipped so far.
+    pub fn skipped(&self) -> &SkippedRecords {
+        &self.skipped
+    }
+
+    fn read_next(&mut self) -> Option<Result<Record, SeqError>> {
+        loop {
+            let record = match self.inner.next()? {
+                Ok(record) => record,
+                // needletail reports a FASTA file whose last record is a bare header line as
+                // truncated; that record is simply empty, so skip it like any empty record.
+                Err(e)
+                    if e.kind == ParseErrorKind::UnexpectedEnd
+                        && e.format == Some(needletail::parser::Format::Fasta) =>
+                {
+                    self.records += 1;
+                    self.skipped
+                        .add(&format!("(last record, line {})", e.position.line));
+                    self.failed = true;
+                    return None;
+                }
+                Err(e) => return Some(Err(parse_error(&self.path, e))),
+            };
+            self.records += 1;
+            let header = record.id();
+            let id_bytes = header
+                .split(|b| b.is_ascii_whitespace())
+                .next()
+                .unwrap_or_default();
+            if id_bytes.is_empty() {
+                return Some(Err(SeqError::MissingId {
+                    path: self.path.clone(),
+                    record: self.records,
+                    line: record.start_line_number(),
+                }));
+            }
+            let id = String::from_utf8_lossy(id_bytes).into_owned();
+            if !self.seen.insert(xxh3_128(id_bytes)) {
+                return Some(Err(SeqError::DuplicateId {
+                    path: self.path.clone(),
+                    id,
+                    record: self.records,
+                }));
+            }
+            let mut seq = record.seq().into_owned();
+            // Biopython drops spaces inside sequence lines; do the same rather than reject them.
+            if seq.iter().any(|&b| b == b' ' || b == b'\t') {
+                seq.retain(|&b| b != b' ' && b != b'\t');
+            }
+            if seq.is_empty() {
+                self.skipped.add(&id);
+                continue;
+            }
+            return Some(Ok(Record { id, seq }));
+        }
+    }
+}
+
+impl Iterator for FastaReader {
+    type Item = Result<Record, SeqError>;
+
+    /// The next non-empty record; after the first error, `None`.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = self.read_next();
+        if matches!(item, Some(Err(_))) {
+            self.failed = true;
+        }
+        item
+    }
+}
+
+/// Opens an input file, refusing directories up front (reading one would look like an empty file).
+pub fn open_input(path: &Path) -> Result<std::fs::File, SeqError> {
+    let meta = std::fs::metadata(path).map_err(|e| SeqError::io(path, "cannot open", e))?;
+    if meta.is_dir() {
+        return Err(SeqError::io(
+            path,
+            "cannot read",
+            std::io::Error::other("it is a directory, not a FASTA file"),
+        ));
+    }
+    std::fs::File::open(path).map_err(|e| SeqError::io(path, "cannot open", e))
+}
+
+fn parse_error(path: &Path, e: ParseError) -> SeqError {
+    let path = path.to_path_buf();
+    match e.kind {
+        ParseErrorKind::EmptyFile => SeqError::EmptyFile { path },
+        ParseErrorKind::Io => SeqError::io(path, "cannot read", std::io::Error::other(e.msg)),
+        ParseErrorKind::UnknownFormat => SeqError::Format {
+            path,
+            detail: e.msg,
+            hint: "A FASTA file starts with a '>' header line (FASTQ with '@'); remove any text \
+                   before the first record, or check that this is the file you meant",
+        },
+        ParseErrorKind::UnexpectedEnd => SeqError::Format {
+            path,
+            detail: format!("it ends in the middle of a record ({})", e.position),
+            hint: "The file looks truncated; copy or download it again",
+        },
+        _ => SeqError::Format {
+            path,
+            detail: e.to_string(),
+            hint: "Check the record at that line",
+        },
+    }
+}
+
+/// Width of sequence lines in the FASTA the original writes with Biopython.
+pub const LINE_WIDTH: usize = 60;
+
+/// Appends a FASTA record with the sequence wrapped at [`LINE_WIDTH`] (Biopython's layout; an
+/// empty sequence has no sequence line).
+pub fn write_wrapped(out: &mut Vec<u8>, id: &[&str], seq: &[u8]) {
+    write_header(out, id);
+    for line in seq.chunks(LINE_WIDTH) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+}
+
+/// Appends a FASTA record with the whole sequence on one line (the original's translation output).
+pub fn write_single_line(out: &mut Vec<u8>, id: &[&str], seq: &[u8]) {
+    write_header(out, id);
+    out.extend_from_slice(seq);
+    out.push(b'\n');
+}
+
+/// Writes `>` and the concatenated id parts (e.g. `["seq1_chunk_1", "F1"]`) then a newline.
+fn write_header(out: &mut Vec<u8>, id: &[&str]) {
+    out.push(b'>');
+    for part in id {
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.push(b'\n');
+}
+
+/// Reads a whole FASTA file into (id, sequence) pairs, for tests and small files.
+pub fn read_all(path: impl AsRef<Path>) -> Result<Vec<Record>, SeqError> {
+    FastaReader::open(path)?.collect()
+}
+
+/// Writes bytes to `out`, naming `path` in the error.
+pub fn write_bytes(out: &mut impl Write, bytes: &[u8], path: &Path) -> Result<(), SeqError> {
+    out.write_all(bytes)
+        .map_err(|e| SeqError::io(path, "cannot write", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &'static [u8]) -> Result<Vec<Record>, SeqError> {
+        FastaReader::from_reader("test.fa", std::io::Cursor::new(text))?.collect()
+    }
+
+    #[test]
+    fn ids_stop_at_whitespace_and_lines_join() {
+        let records = read(b">a desc here\nAC\nGT\n>b\tx\nNN\n").unwrap();
+        assert_eq!(records[0].id, "a");
+        assert_eq!(records[0].seq, b"ACGT");
+        assert_eq!(records[1].id, "b");
+    }
+
+    #[test]
+    fn empty_records_are_skipped_and_counted() {
+        let mut reader =
+            FastaReader::from_reader("t.fa", std::io::Cursor::new(&b">a\n>b\nAC\n>c\n"[..]))
+                .unwrap();
+        let ids: Vec<_> = reader.by_ref().map(|r| r.unwrap().id).collect();
+        assert_eq!(ids, ["b"]);
+        assert_eq!(reader.skipped().count, 2);
+        assert_eq!(reader.skipped().first_ids, ["a", "(last record, line 4)"]);
+        let mut reader =
+            FastaReader::from_reader("t.fa", std::io::Cursor::new(&b">a\nAC\n>b"[..])).unwrap();
+        assert_eq!(reader.by_ref().count(), 1);
+        assert_eq!(reader.skipped().count, 1);
+    }
+
+    #[test]
+    fn duplicates_and_missing_ids_are_errors() {
+        let err = read(b">a\nAC\n>b\nAC\n>a x\nGG\n").unwrap_err();
+        assert!(matches!(err, SeqError::DuplicateId { ref id, record: 3, .. } if id == "a"));
+        let err = read(b">a\nAC\n> nameless\nGG\n").unwrap_err();
+        assert!(
+            matches!(err, SeqError::MissingId { record: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_files_are_errors_not_panics() {
+        assert!(matches!(read(b"").unwrap_err(), SeqError::EmptyFile { .. }));
+        let err = read(b"hello\n>a\nACGT\n").unwrap_err();
+        assert!(err.to_string().contains("before the first record"), "{err}");
+        let err = read(b"\x00\x01\x02\x03binary").unwrap_err();
+        assert!(matches!(err, SeqError::Format { .. }), "{err}");
+    }
+
+    #[test]
+    fn fastq_is_accepted() {
+        let records = read(b"@r1 x\nACGT\n+\nIIII\n").unwrap();
+        assert_eq!(records[0].id, "r1");
+        assert_eq!(records[0].seq, b"ACGT");
+    }
+
+    #[test]
+    fn letters_are_checked_with_position() {
+        let rec = Record {
+            id: "r".into(),
+            seq: b"ACGTX".to_vec(),
+        };
+        let err = rec.check_letters(Path::new("f.fa")).unwrap_err();
+        assert!(err.to_string().contains("'X' at position 5"), "{err}");
+    }
+
+    #[test]
+    fn wrapping_is_biopythons() {
+        let mut out = Vec::new();
+        write_wrapped(&mut out, &["x_chunk_1"], &[b'A'; 61]);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, format!(">x_chunk_1\n{}\nA\n", "A".repeat(60)));
+    }
+}

@@ -1,0 +1,22 @@
+//! Sequence stages of virnucpro, the Rust VirNucPro: reading FASTA, cutting sequences into
+//! model-sized chunks, six-frame translation and the original's frame selection.
+//!
+//! Everything here is pure sequence logic: no models, no logging. Results match the original
+//! Python (`units.py` / `prediction.py`) byte for byte, quirks included; see each module.
+
+pub mod alphabet;
+pub mod chunk;
+pub mod error;
+pub mod fasta;
+pub mod output;
+pub mod parallel;
+pub mod pipeline;
+pub mod synthetic;
+pub mod translate;
+
+pub use chunk::{chunk_id, chunk_spans};
+pub use error::SeqError;
+pub use fasta::{FastaReader, Record, SkippedRecords};
+pub use output::AtomicFile;
+pub use pipeline::{run, OutputPaths, Stages, Summary};
+pub use translate::{Frame, KeptFrame, SixFrames, Strand};
