@@ -11,6 +11,12 @@ use std::ops::Range;
 /// The half-open base ranges of the chunks of a sequence of `len` bases, in order.
 ///
 /// `size` must be at least 1. A sequence of length 0 has no chunks (the original crashes on it).
+///
+/// ```
+/// // 1200 bp at 500: three chunks, the last one 402 bp long (the original's rule).
+/// let spans: Vec<_> = virnucpro_seq::chunk_spans(1200, 500).collect();
+/// assert_eq!(spans, [0..500, 399..899, 798..1200]);
+/// ```
 pub fn chunk_spans(len: usize, size: usize) -> ChunkSpans {
     assert!(size > 0, "chunk size must be at least 1");
     let count = len.div_ceil(size);

@@ -176,6 +176,17 @@ pub struct KeptFrame<'a> {
 
 /// Reusable translator for the six frames of many sequences: keeps its buffers between calls, so
 /// translating a stream of chunks allocates nothing once warm.
+///
+/// ```
+/// use virnucpro_seq::SixFrames;
+/// let mut kept = Vec::new();
+/// SixFrames::new().for_each_kept(b"atgNNNccc", |k| {
+///     kept.push(format!("{} {} {}", k.frame.suffix(),
+///         String::from_utf8_lossy(k.protein), String::from_utf8_lossy(k.nucleotide)));
+/// });
+/// // The NNN codon is dropped; the nucleotide slice is 3 * 2 + 1 bases, upper-cased.
+/// assert_eq!(kept[0], "F1 MP ATGNNNC");
+/// ```
 #[derive(Debug, Default)]
 pub struct SixFrames {
     codes: Vec<u8>,
