@@ -1,0 +1,148 @@
+//! Batches of token sequences as the encoders take them.
+//!
+//! A padded batch is a rectangle `(batch, longest)` with padding after each sequence; a packed
+//! batch puts the sequences back to back with no padding at all and marks their bounds with
+//! `cu_seqlens` (cumulative lengths, as variable-length attention kernels take them), with each
+//! token's position inside its own sequence.
+
+use crate::error::{ModelError, Result};
+
+/// Sequences laid back to back, no padding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedBatch {
+    /// All tokens, sequence after sequence.
+    pub token_ids: Vec<u32>,
+    /// `[0, l1, l1 + l2, ...]`: sequence `i` is `token_ids[cu_seqlens[i]..cu_seqlens[i + 1]]`.
+    pub cu_seqlens: Vec<usize>,
+    /// Position of each token inside its sequence (0 at the first token).
+    pub positions: Vec<u32>,
+}
+
+impl PackedBatch {
+    /// Packs token sequences (each already carrying its special tokens).
+    pub fn new<S: AsRef<[u32]>>(sequences: &[S]) -> Result<Self> {
+        if sequences.is_empty() {
+            return Err(ModelError::Input(
+                "a batch needs at least one sequence".into(),
+            ));
+        }
+        let total = sequences.iter().map(|s| s.as_ref().len()).sum();
+        let mut batch = PackedBatch {
+            token_ids: Vec::with_capacity(total),
+            cu_seqlens: Vec::with_capacity(sequences.len() + 1),
+            positions: Vec::with_capacity(total),
+        };
+        batch.cu_seqlens.push(0);
+        for seq in sequences {
+            let seq = seq.as_ref();
+            if seq.is_empty() {
+                return Err(ModelError::Input(
+                    "a sequence in the batch has no tokens".into(),
+                ));
+            }
+            batch.token_ids.extend_from_slice(seq);
+            batch.positions.extend(0..seq.len() as u32);
+            batch.cu_seqlens.push(batch.token_ids.len());
+        }
+        Ok(batch)
+    }
+
+    /// Number of sequences.
+    pub fn len(&self) -> usize {
+        self.cu_seqlens.len() - 1
+    }
+
+    /// Whether the batch is empty (never, for a batch made by [`PackedBatch::new`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Length of sequence `i` in tokens.
+    pub fn seq_len(&self, i: usize) -> usize {
+        self.cu_seqlens[i + 1] - self.cu_seqlens[i]
+    }
+
+    /// Length of the longest sequence.
+    pub fn max_seqlen(&self) -> usize {
+        (0..self.len()).map(|i| self.seq_len(i)).max().unwrap_or(0)
+    }
+}
+
+/// Sequences padded to the longest one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaddedBatch {
+    /// `(batch * width)` token ids, row-major, padded with the pad id.
+    pub token_ids: Vec<u32>,
+    /// Real length of each sequence.
+    pub lengths: Vec<usize>,
+    /// Row width: the longest length.
+    pub width: usize,
+}
+
+impl PaddedBatch {
+    /// Pads token sequences with `pad_id`.
+    pub fn new<S: AsRef<[u32]>>(sequences: &[S], pad_id: u32) -> Result<Self> {
+        if sequences.is_empty() {
+            return Err(ModelError::Input(
+                "a batch needs at least one sequence".into(),
+            ));
+        }
+        let width = sequences
+            .iter()
+            .map(|s| s.as_ref().len())
+            .max()
+            .unwrap_or(0);
+        if width == 0 {
+            return Err(ModelError::Input(
+                "a sequence in the batch has no tokens".into(),
+            ));
+        }
+        let mut token_ids = Vec::with_capacity(sequences.len() * width);
+        let mut lengths = Vec::with_capacity(sequences.len());
+        for seq in sequences {
+            let seq = seq.as_ref();
+            if seq.is_empty() {
+                return Err(ModelError::Input(
+                    "a sequence in the batch has no tokens".into(),
+                ));
+            }
+            token_ids.extend_from_slice(seq);
+            token_ids.extend(std::iter::repeat_n(pad_id, width - seq.len()));
+            lengths.push(seq.len());
+        }
+        Ok(PaddedBatch {
+            token_ids,
+            lengths,
+            width,
+        })
+    }
+
+    /// Number of sequences.
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// Whether the batch is empty (never, for a batch made by [`PaddedBatch::new`]).
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_and_padding() {
+        let seqs = [vec![0u32, 5, 2], vec![0, 2]];
+        let packed = PackedBatch::new(&seqs).unwrap();
+        assert_eq!(packed.cu_seqlens, [0, 3, 5]);
+        assert_eq!(packed.positions, [0, 1, 2, 0, 1]);
+        assert_eq!(packed.max_seqlen(), 3);
+        let padded = PaddedBatch::new(&seqs, 1).unwrap();
+        assert_eq!(padded.token_ids, [0, 5, 2, 0, 2, 1]);
+        assert_eq!(padded.width, 3);
+        assert!(PackedBatch::new::<Vec<u32>>(&[]).is_err());
+        assert!(PaddedBatch::new(&[Vec::<u32>::new()], 1).is_err());
+    }
+}

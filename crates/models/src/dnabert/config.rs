@@ -1,0 +1,85 @@
+//! DNABERT-S hyper-parameters from its `config.json` (MosaicBERT `BertConfig`).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{ModelError, Result};
+
+/// What the forward pass needs; fields that would change the architecture are checked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DnabertConfig {
+    /// Width of the residual stream (768).
+    pub hidden_size: usize,
+    /// Number of layers (12).
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer (12).
+    pub num_attention_heads: usize,
+    /// Width of each half of the gated feed-forward layer (3072).
+    pub intermediate_size: usize,
+    /// Vocabulary size (4096).
+    pub vocab_size: usize,
+    /// Token-type vocabulary (2); only type 0 is used.
+    #[serde(default = "default_types")]
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon (1e-12).
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+    #[serde(default)]
+    architectures: Vec<String>,
+}
+
+fn default_types() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+
+impl DnabertConfig {
+    /// Reads and checks `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: DnabertConfig = serde_json::from_str(&text)
+            .map_err(|e| ModelError::config(path, format!("not a DNABERT-S config.json: {e}")))?;
+        config.check().map_err(|m| ModelError::config(path, m))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.hidden_act != "gelu" {
+            return Err(format!(
+                "hidden_act is '{}'; DNABERT-S uses 'gelu'",
+                self.hidden_act
+            ));
+        }
+        if let Some(arch) = self.architectures.iter().find(|a| !a.starts_with("Bert")) {
+            return Err(format!(
+                "architecture '{arch}' is not DNABERT-S's BertModel"
+            ));
+        }
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.type_vocab_size == 0 {
+            return Err("type_vocab_size is 0; DNABERT-S adds token-type embedding 0".into());
+        }
+        Ok(())
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}

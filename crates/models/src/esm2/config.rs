@@ -1,0 +1,128 @@
+//! ESM-2 hyper-parameters from a Hugging Face `config.json` (`EsmForMaskedLM` / `EsmModel`).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{ModelError, Result};
+
+/// What the forward pass needs to know; other fields of the hub config are ignored, but those
+/// that would change the architecture are checked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Esm2Config {
+    /// Width of the residual stream (2560 for the 3B model).
+    pub hidden_size: usize,
+    /// Number of transformer layers (36 for 3B).
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer (40 for 3B).
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer (4 x hidden).
+    pub intermediate_size: usize,
+    /// LayerNorm epsilon (1e-5 for ESM-2).
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Vocabulary size (33).
+    #[serde(default = "default_vocab")]
+    pub vocab_size: usize,
+    /// Whether the embeddings are rescaled as in token-dropout training (true for ESM-2).
+    #[serde(default)]
+    pub token_dropout: bool,
+    /// `<mask>` token id (32).
+    #[serde(default = "default_mask")]
+    pub mask_token_id: u32,
+    /// `<pad>` token id (1).
+    #[serde(default = "default_pad")]
+    pub pad_token_id: u32,
+    #[serde(default = "default_rotary")]
+    position_embedding_type: String,
+    #[serde(default)]
+    emb_layer_norm_before: Option<bool>,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+    #[serde(default)]
+    is_folding_model: bool,
+}
+
+fn default_eps() -> f64 {
+    1e-5
+}
+fn default_vocab() -> usize {
+    33
+}
+fn default_mask() -> u32 {
+    32
+}
+fn default_pad() -> u32 {
+    1
+}
+fn default_rotary() -> String {
+    "rotary".into()
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+
+impl Esm2Config {
+    /// Reads and checks `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Esm2Config = serde_json::from_str(&text)
+            .map_err(|e| ModelError::config(path, format!("not an ESM-2 config.json: {e}")))?;
+        config.check().map_err(|m| ModelError::config(path, m))?;
+        Ok(config)
+    }
+
+    /// Rejects settings this implementation does not compute.
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.position_embedding_type != "rotary" {
+            return Err(format!(
+                "position_embedding_type is '{}'; ESM-2 uses 'rotary' (is this an ESM-1 model?)",
+                self.position_embedding_type
+            ));
+        }
+        if self.emb_layer_norm_before == Some(true) {
+            return Err("emb_layer_norm_before is true; ESM-2 has no embedding LayerNorm".into());
+        }
+        if self.hidden_act != "gelu" {
+            return Err(format!(
+                "hidden_act is '{}'; ESM-2 uses 'gelu'",
+                self.hidden_act
+            ));
+        }
+        if self.is_folding_model {
+            return Err("this is an ESMFold config, not an ESM-2 language model".into());
+        }
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.head_dim() % 2 != 0 {
+            return Err("the head dimension must be even for rotary embeddings".into());
+        }
+        if self.vocab_size < 33 {
+            return Err(format!(
+                "vocab_size {} is smaller than the ESM alphabet (33)",
+                self.vocab_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// FLOPs of one token's forward pass through the linear layers (2 per multiply-add), for
+    /// efficiency figures in benchmarks; attention scores add `4 * len * hidden` per layer.
+    pub fn linear_flops_per_token(&self) -> f64 {
+        let h = self.hidden_size as f64;
+        let i = self.intermediate_size as f64;
+        self.num_hidden_layers as f64 * 2.0 * (4.0 * h * h + 2.0 * h * i)
+    }
+}

@@ -1,0 +1,65 @@
+//! Scaled dot-product attention, padded or packed, with the softmax in f32 as fair-esm forces it.
+
+use candle_core::{DType, Tensor, D};
+
+use crate::error::Result;
+
+/// `softmax(q kᵀ * scale + bias) v` for `q, k, v` of shape `(batch, heads, len, head_dim)`.
+/// `bias` broadcasts to `(batch, heads, len, len)` and is added in f32.
+pub fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    let dtype = q.dtype();
+    let mut scores = q.contiguous()?.matmul(&k.t()?.contiguous()?)?;
+    if scale != 1.0 {
+        scores = (scores * scale)?;
+    }
+    let mut scores = scores.to_dtype(DType::F32)?;
+    if let Some(bias) = bias {
+        scores = scores.broadcast_add(bias)?;
+    }
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+    Ok(probs.matmul(&v.contiguous()?)?)
+}
+
+/// Additive key mask `(batch, 1, 1, len)`: 0 for real tokens, `fill` for padding.
+pub fn key_padding_bias(
+    lengths: &[usize],
+    len: usize,
+    fill: f32,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
+    let mut data = Vec::with_capacity(lengths.len() * len);
+    for &l in lengths {
+        data.extend((0..len).map(|j| if j < l { 0.0 } else { fill }));
+    }
+    Ok(Tensor::from_vec(data, (lengths.len(), 1, 1, len), device)?)
+}
+
+/// Attention over a packed batch: `q, k, v` of shape `(1, heads, total, head_dim)` hold many
+/// sequences back to back (`cu_seqlens` marks their bounds); each attends only to itself.
+pub fn attend_packed(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    cu_seqlens: &[usize],
+    scale: f64,
+) -> Result<Tensor> {
+    let mut outs = Vec::with_capacity(cu_seqlens.len().saturating_sub(1));
+    for w in cu_seqlens.windows(2) {
+        let (start, len) = (w[0], w[1] - w[0]);
+        let out = attend(
+            &q.narrow(2, start, len)?,
+            &k.narrow(2, start, len)?,
+            &v.narrow(2, start, len)?,
+            scale,
+            None,
+        )?;
+        outs.push(out);
+    }
+    Ok(Tensor::cat(&outs, D::Minus2)?)
+}

@@ -1,0 +1,6 @@
+//! Building blocks shared by the encoders, written once.
+
+pub mod alibi;
+pub mod attention;
+pub mod rotary;
+pub mod weights;

@@ -1,0 +1,21 @@
+//! The networks of virnucpro in candle: ESM-2 and DNABERT-S (the embedding models) and the
+//! VirNucPro MLP classifier, numerically equal to the original PyTorch code.
+//!
+//! Models know nothing of FASTA files, batching policy or checkpoints: they take token batches
+//! and return tensors. CPU by default; the `cuda` feature compiles the same code for NVIDIA GPUs.
+
+pub mod batch;
+pub mod classifier;
+pub mod dnabert;
+pub mod error;
+pub mod esm2;
+pub mod layers;
+pub mod pooling;
+pub mod precision;
+
+pub use batch::{PackedBatch, PaddedBatch};
+pub use classifier::{Classifier, Prediction};
+pub use dnabert::{DnaTokenizer, Dnabert, DnabertConfig};
+pub use error::{ModelError, Result};
+pub use esm2::{Esm2, Esm2Config, EsmAlphabet};
+pub use precision::{parse_device, Precision};

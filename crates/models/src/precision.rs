@@ -1,0 +1,95 @@
+//! Devices and numeric precision.
+
+use candle_core::{DType, Device};
+
+use crate::error::{ModelError, Result};
+
+/// Precision of the weights and activations. Pooling and the returned embeddings are always f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats: the reference precision, the default on CPU.
+    F32,
+    /// IEEE half precision: what ESM-2 was trained in; the default on GPUs.
+    F16,
+    /// bfloat16.
+    BF16,
+}
+
+impl Precision {
+    /// The candle dtype.
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::F16 => DType::F16,
+            Precision::BF16 => DType::BF16,
+        }
+    }
+
+    /// The default for a device: f32 on CPU, f16 on a GPU.
+    pub fn default_for(device: &Device) -> Self {
+        if device.is_cpu() {
+            Precision::F32
+        } else {
+            Precision::F16
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "fp32" | "f32" | "float32" => Ok(Precision::F32),
+            "fp16" | "f16" | "float16" | "half" => Ok(Precision::F16),
+            "bf16" | "bfloat16" => Ok(Precision::BF16),
+            other => Err(ModelError::Input(format!(
+                "unknown precision '{other}'; use fp32, fp16 or bf16"
+            ))),
+        }
+    }
+}
+
+/// Parses `cpu`, `cuda` (GPU 0) or `cuda:N` into a device.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let spec = spec.trim().to_ascii_lowercase();
+    if spec == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = match spec.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                ModelError::Input(format!("unknown device '{spec}'; use cpu, cuda or cuda:N"))
+            })?,
+        None => {
+            return Err(ModelError::Input(format!(
+                "unknown device '{spec}'; use cpu, cuda or cuda:N"
+            )))
+        }
+    };
+    if !candle_core::utils::cuda_is_available() {
+        return Err(ModelError::Input(format!(
+            "device '{spec}' asked for, but this build of virnucpro has no CUDA support \
+             (rebuild with --features cuda) or no GPU is visible"
+        )));
+    }
+    Ok(Device::new_cuda(ordinal)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_precisions_and_devices() {
+        assert_eq!("FP16".parse::<Precision>().unwrap(), Precision::F16);
+        assert!("fp8".parse::<Precision>().is_err());
+        assert!(parse_device("cpu").unwrap().is_cpu());
+        assert!(parse_device("tpu").is_err());
+        assert!(parse_device("cuda:x").is_err());
+        assert_eq!(Precision::default_for(&Device::Cpu), Precision::F32);
+    }
+}
