@@ -101,6 +101,52 @@ pub struct BenchArgs {
 pub enum BenchTarget {
     /// Chunk + translate throughput (MB/s) on a generated FASTA, against a parse-only baseline
     Seq(BenchSeqArgs),
+    /// ESM-2 embedding throughput (tokens/s) with random weights, optionally beside PyTorch
+    Esm2(BenchEsm2Args),
+}
+
+/// `virnucpro bench esm2`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example (CPU, beside the PyTorch reference on the same workload):\n  \
+    virnucpro bench esm2 --shape 35M --seqs 500 --torch-ref ../shared/bench/torch_esm_ref.py"
+)]
+pub struct BenchEsm2Args {
+    /// Model shape: tiny, 8M, 35M, 150M, 650M, 3B or 15B (random weights)
+    #[arg(long, default_value = "35M")]
+    pub shape: String,
+    /// Number of synthetic proteins
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seqs: u64,
+    /// Shortest and longest protein (60-166: translations of 500 bp chunks)
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [60, 166])]
+    pub lengths: Vec<usize>,
+    /// Tokens per batch (residues + <cls>/<eos>)
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub budget: u64,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Also run this PyTorch reference script (../shared/bench/torch_esm_ref.py) on the same
+    /// shape, count, lengths, budget, device and precision, and report the ratio
+    #[arg(long, value_name = "SCRIPT")]
+    pub torch_ref: Option<PathBuf>,
+    /// Python interpreter for --torch-ref
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Build the model and report memory only, without running it (for the largest shapes)
+    #[arg(long)]
+    pub build_only: bool,
+    /// Also time padded batches (the layout PyTorch uses) beside the packed ones
+    #[arg(long)]
+    pub with_padded: bool,
+    /// CPU only: run this many single-threaded model workers on different batches instead of
+    /// one worker whose every operation is split over threads
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cpu_workers: u64,
 }
 
 /// `virnucpro bench seq`

@@ -99,9 +99,35 @@ pub fn write_fasta(spec: SyntheticSpec, out: &mut impl Write) -> std::io::Result
     Ok((records, bases))
 }
 
+/// The 20 standard amino acids.
+const AMINO_ACIDS: &[u8; 20] = b"LAGVSERTIDPKQNFYMHWC";
+
+/// `count` random proteins with lengths uniform in `min_len..=max_len` (60..=166 are the lengths
+/// of six-frame translations of 500 bp chunks), for embedding benchmarks.
+pub fn proteins(count: usize, min_len: usize, max_len: usize, seed: u64) -> Vec<String> {
+    let mut rng = SplitMix64(seed);
+    let span = (max_len.max(min_len) - min_len + 1) as u64;
+    (0..count)
+        .map(|_| {
+            let len = min_len + rng.below(span) as usize;
+            (0..len)
+                .map(|_| AMINO_ACIDS[rng.below(20) as usize] as char)
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proteins_have_the_asked_lengths() {
+        let p = proteins(50, 60, 166, 1);
+        assert_eq!(p.len(), 50);
+        assert!(p.iter().all(|s| (60..=166).contains(&s.len())));
+        assert_eq!(p, proteins(50, 60, 166, 1));
+    }
 
     #[test]
     fn same_seed_same_file() {

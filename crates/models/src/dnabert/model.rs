@@ -12,7 +12,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use super::DnabertConfig;
 use crate::batch::PaddedBatch;
 use crate::error::{ModelError, Result};
-use crate::layers::{alibi, attention, weights::Weights};
+use crate::layers::{activation, alibi, attention, weights::Weights};
 use crate::pooling;
 use crate::precision::Precision;
 
@@ -185,7 +185,7 @@ impl Dnabert {
             .forward(&(layer.attn_out.forward(&attended)? + x)?)?;
         let gated = layer.gated.forward(&x)?;
         let i = self.config.intermediate_size;
-        let act = gated.narrow(1, 0, i)?.gelu_erf()?;
+        let act = activation::gelu_erf(&gated.narrow(1, 0, i)?)?;
         let y = (act * gated.narrow(1, i, i)?)?;
         let y = layer.wo.forward(&y)?;
         Ok(layer.mlp_norm.forward(&(y + x)?)?)

@@ -63,6 +63,36 @@ fn default_act() -> String {
 }
 
 impl Esm2Config {
+    /// The published ESM-2 shapes by name (`8M`, `35M`, `150M`, `650M`, `3B`, `15B`), or `tiny`
+    /// (the golden test model's shape), with the hub configs' other settings.
+    pub fn preset(name: &str) -> Option<Self> {
+        let (layers, hidden, heads) = match name.to_ascii_uppercase().as_str() {
+            "TINY" => (3, 64, 4),
+            "8M" => (6, 320, 20),
+            "35M" => (12, 480, 20),
+            "150M" => (30, 640, 20),
+            "650M" => (33, 1280, 20),
+            "3B" => (36, 2560, 40),
+            "15B" => (48, 5120, 40),
+            _ => return None,
+        };
+        Some(Esm2Config {
+            hidden_size: hidden,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            intermediate_size: 4 * hidden,
+            layer_norm_eps: default_eps(),
+            vocab_size: default_vocab(),
+            token_dropout: true,
+            mask_token_id: default_mask(),
+            pad_token_id: default_pad(),
+            position_embedding_type: default_rotary(),
+            emb_layer_norm_before: Some(false),
+            hidden_act: default_act(),
+            is_folding_model: false,
+        })
+    }
+
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
@@ -116,6 +146,13 @@ impl Esm2Config {
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
+    }
+
+    /// Parameters of the layers (embeddings excluded), as FLOP counts usually take them.
+    pub fn layer_parameters(&self) -> usize {
+        let h = self.hidden_size;
+        let i = self.intermediate_size;
+        self.num_hidden_layers * (4 * h * h + 4 * h + 2 * h * i + h + i + 4 * h)
     }
 
     /// FLOPs of one token's forward pass through the linear layers (2 per multiply-add), for

@@ -12,7 +12,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use super::{Esm2Config, EsmAlphabet};
 use crate::batch::{PackedBatch, PaddedBatch};
 use crate::error::{ModelError, Result};
-use crate::layers::{attention, rotary, rotary::Rotary, weights::Weights};
+use crate::layers::{activation, attention, rotary, rotary::Rotary, weights::Weights};
 use crate::pooling;
 use crate::precision::Precision;
 
@@ -126,6 +126,15 @@ impl Esm2 {
             device: device.clone(),
             dtype,
         })
+    }
+
+    /// A model of the given shape with random weights, for benchmarks. Each weight is created
+    /// once, on `device`, and shared with the model: no second copy is ever held.
+    pub fn random(config: Esm2Config, device: &Device, precision: Precision) -> Result<Self> {
+        let dtype = precision.dtype();
+        let varmap = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, dtype, device);
+        Self::from_weights(config, &vb, device, dtype)
     }
 
     /// The model's hyper-parameters.
@@ -268,29 +277,40 @@ impl Esm2 {
         let q = (layer.query.forward(&normed)? * scale)?;
         let k = layer.key.forward(&normed)?;
         let v = layer.value.forward(&normed)?;
-        let (rows, width) = match layout {
-            Layout::Padded { batch, width, .. } => (*batch, *width),
-            Layout::Packed { .. } => (1, n),
-        };
-        // (rows, width, heads, d) -> (rows, heads, width, d)
-        let split = |t: Tensor| -> Result<Tensor> {
-            Ok(t.reshape((rows, width, heads, d))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let q = rotary::apply(&split(q)?, cos, sin)?;
-        let k = rotary::apply(&split(k)?, cos, sin)?;
-        let v = split(v)?;
         let attended = match layout {
-            Layout::Padded { key_bias, .. } => attention::attend(&q, &k, &v, 1.0, Some(key_bias))?,
-            Layout::Packed { cu_seqlens } => attention::attend_packed(&q, &k, &v, cu_seqlens, 1.0)?,
+            Layout::Padded {
+                batch,
+                width,
+                key_bias,
+            } => {
+                // (batch, width, heads, d) -> (batch, heads, width, d)
+                let split = |t: Tensor| -> Result<Tensor> {
+                    Ok(t.reshape((*batch, *width, heads, d))?
+                        .transpose(1, 2)?
+                        .contiguous()?)
+                };
+                let q = rotary::apply(&split(q)?, cos, sin)?;
+                let k = rotary::apply(&split(k)?, cos, sin)?;
+                let out = attention::attend(&q, &k, &split(v)?, 1.0, Some(key_bias))?;
+                out.transpose(1, 2)?.reshape((n, h))?
+            }
+            Layout::Packed { cu_seqlens } => {
+                // Token-major all the way: (n, heads, d) views of the projections.
+                let rotate = |t: Tensor| -> Result<Tensor> {
+                    Ok(
+                        rotary::apply_token_major(&t.reshape((1, n, heads, d))?, cos, sin)?
+                            .squeeze(0)?,
+                    )
+                };
+                let (q, k) = (rotate(q)?, rotate(k)?);
+                attention::attend_packed(&q, &k, &v.reshape((n, heads, d))?, cu_seqlens, 1.0)?
+            }
         };
-        let attended = attended.transpose(1, 2)?.reshape((n, h))?;
         let x = (x + layer.out.forward(&attended)?)?;
         let normed = layer.ffn_norm.forward(&x)?;
         let ffn = layer
             .fc2
-            .forward(&layer.fc1.forward(&normed)?.gelu_erf()?)?;
+            .forward(&activation::gelu_erf(&layer.fc1.forward(&normed)?)?)?;
         Ok((x + ffn)?)
     }
 }

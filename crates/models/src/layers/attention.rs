@@ -1,6 +1,6 @@
 //! Scaled dot-product attention, padded or packed, with the softmax in f32 as fair-esm forces it.
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 
 use crate::error::Result;
 
@@ -40,8 +40,12 @@ pub fn key_padding_bias(
     Ok(Tensor::from_vec(data, (lengths.len(), 1, 1, len), device)?)
 }
 
-/// Attention over a packed batch: `q, k, v` of shape `(1, heads, total, head_dim)` hold many
-/// sequences back to back (`cu_seqlens` marks their bounds); each attends only to itself.
+/// Attention over a packed batch in token-major layout: `q, k, v` of shape
+/// `(total, heads, head_dim)` hold many sequences back to back (`cu_seqlens` marks their bounds);
+/// each sequence attends only to itself. Returns `(total, heads * head_dim)`.
+///
+/// Each sequence's rows are a contiguous block, viewed as `(heads, len, head_dim)` through
+/// strides, so nothing is copied on the way in.
 pub fn attend_packed(
     q: &Tensor,
     k: &Tensor,
@@ -49,17 +53,21 @@ pub fn attend_packed(
     cu_seqlens: &[usize],
     scale: f64,
 ) -> Result<Tensor> {
+    let (total, heads, d) = q.dims3()?;
     let mut outs = Vec::with_capacity(cu_seqlens.len().saturating_sub(1));
     for w in cu_seqlens.windows(2) {
         let (start, len) = (w[0], w[1] - w[0]);
-        let out = attend(
-            &q.narrow(2, start, len)?,
-            &k.narrow(2, start, len)?,
-            &v.narrow(2, start, len)?,
-            scale,
-            None,
-        )?;
-        outs.push(out);
+        let view = |t: &Tensor| -> Result<Tensor> { Ok(t.narrow(0, start, len)?.transpose(0, 1)?) };
+        let (qs, ks, vs) = (view(q)?, view(k)?, view(v)?);
+        let dtype = qs.dtype();
+        let mut scores = qs.matmul(&ks.t()?)?;
+        if scale != 1.0 {
+            scores = (scores * scale)?;
+        }
+        let probs =
+            candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
+        // (heads, len, d) -> (len, heads, d)
+        outs.push(probs.matmul(&vs)?.transpose(0, 1)?);
     }
-    Ok(Tensor::cat(&outs, D::Minus2)?)
+    Ok(Tensor::cat(&outs, 0)?.reshape((total, heads * d))?)
 }

@@ -1,5 +1,6 @@
 //! Building blocks shared by the encoders, written once.
 
+pub mod activation;
 pub mod alibi;
 pub mod attention;
 pub mod rotary;

@@ -49,6 +49,12 @@ pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?)
 }
 
+/// As [`apply`], for token-major `x` of shape `(batch, tokens, heads, head_dim)`: the layout a
+/// linear layer's output already has, so no transpose is needed.
+pub fn apply_token_major(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::rotary_emb::rope_thd(&x.contiguous()?, cos, sin)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! `virnucpro bench`: speed on generated data, always beside a baseline run in the same command.
+//! `virnucpro bench seq`: chunk + translate throughput beside a parse-only baseline.
 
 use std::io::BufWriter;
 use std::path::Path;
@@ -8,16 +8,10 @@ use anyhow::{Context, Result};
 use virnucpro_seq::synthetic::{self, SyntheticSpec};
 use virnucpro_seq::{FastaReader, OutputPaths, Stages};
 
-use crate::args::{BenchArgs, BenchSeqArgs, BenchTarget};
+use crate::args::BenchSeqArgs;
 
-/// Runs the chosen benchmark.
-pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
-    match args.target {
-        BenchTarget::Seq(seq) => bench_seq(seq, threads),
-    }
-}
-
-fn bench_seq(args: BenchSeqArgs, threads: usize) -> Result<()> {
+/// Runs the benchmark and prints its table.
+pub fn run(args: BenchSeqArgs, threads: usize) -> Result<()> {
     let parent = args.workdir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::Builder::new()
         .prefix("virnucpro-bench-")

@@ -1,0 +1,229 @@
+//! `virnucpro bench esm2`: ESM-2 embedding throughput with random weights, on the workload of
+//! `torch_esm_ref.py` (the PyTorch reference), which it can run beside itself for a ratio.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use virnucpro_models::{
+    parse_device, Esm2, Esm2Config, EsmAlphabet, PackedBatch, PaddedBatch, Precision,
+};
+use virnucpro_seq::synthetic;
+
+use crate::args::BenchEsm2Args;
+
+/// Runs the benchmark and prints its table.
+pub fn run(args: BenchEsm2Args) -> Result<()> {
+    let config = Esm2Config::preset(&args.shape).with_context(|| {
+        format!(
+            "unknown shape '{}'; use tiny, 8M, 35M, 150M, 650M, 3B or 15B",
+            args.shape
+        )
+    })?;
+    let device = parse_device(&args.device)?;
+    let precision = match &args.precision {
+        Some(p) => p.parse::<Precision>()?,
+        None => Precision::default_for(&device),
+    };
+    if args.cpu_workers > 1 {
+        // Each worker runs its operations on one thread; candle reads this when it first builds
+        // its thread pools, which happens below. No other thread exists yet.
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    let params = config.layer_parameters();
+    let started = Instant::now();
+    let model = Esm2::random(config.clone(), &device, precision)?;
+    let build_s = started.elapsed().as_secs_f64();
+    let weight_bytes =
+        (params + config.vocab_size * config.hidden_size) * precision.dtype().size_in_bytes();
+    println!(
+        "ESM-2 {} ({} layers, hidden {}, {:.1} M layer parameters), {precision:?} on {}: built in {build_s:.1} s",
+        args.shape,
+        config.num_hidden_layers,
+        config.hidden_size,
+        params as f64 / 1e6,
+        args.device
+    );
+    if device.is_cpu() {
+        let rss = super::peak_rss_bytes();
+        println!(
+            "weights {:.2} GB, peak resident memory {:.2} GB ({:.2}x the weights)",
+            weight_bytes as f64 / 1e9,
+            rss as f64 / 1e9,
+            rss as f64 / weight_bytes as f64
+        );
+    }
+    if args.build_only {
+        return Ok(());
+    }
+
+    let (min, max) = (
+        args.lengths[0].min(args.lengths[1]),
+        args.lengths[0].max(args.lengths[1]),
+    );
+    let proteins = synthetic::proteins(args.seqs as usize, min, max, 0);
+    let tokens: Vec<Vec<u32>> = proteins
+        .iter()
+        .map(|p| EsmAlphabet.encode(p))
+        .collect::<Result<_, _>>()?;
+    let groups = sorted_groups(&tokens, args.budget as usize);
+    let batches: Vec<PackedBatch> = groups
+        .iter()
+        .map(|g| PackedBatch::new(g).expect("non-empty batch"))
+        .collect();
+    let real_tokens: usize = tokens.iter().map(Vec::len).sum();
+
+    // Warm-up on the first batches, then the timed pass over all of them.
+    for batch in batches.iter().take(2) {
+        model.embed_packed(batch)?.to_vec2::<f32>()?;
+    }
+    let started = Instant::now();
+    let workers = args.cpu_workers as usize;
+    if workers > 1 {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| -> Result<()> {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| -> Result<()> {
+                        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+                        pool.install(|| -> Result<()> {
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(batch) = batches.get(i) else {
+                                    return Ok(());
+                                };
+                                model.embed_packed(batch)?.to_vec2::<f32>()?;
+                            }
+                        })
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().expect("worker thread")?;
+            }
+            Ok(())
+        })?;
+    } else {
+        for batch in &batches {
+            // Copying the pooled rows back to the host is part of the job (and waits for the GPU).
+            model.embed_packed(batch)?.to_vec2::<f32>()?;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let ours_tps = real_tokens as f64 / seconds;
+    println!(
+        "\n{:<44} {:>9} {:>12} {:>10} {:>10}",
+        "implementation", "seconds", "tokens/s", "seqs/s", "TFLOP/s"
+    );
+    let row = |name: &str, secs: f64, tps: f64| {
+        println!(
+            "{name:<44} {secs:>9.2} {tps:>12.0} {:>10.1} {:>10.3}",
+            args.seqs as f64 / secs,
+            2.0 * params as f64 * tps / 1e12
+        )
+    };
+    row("virnucpro (candle, packed, no padding)", seconds, ours_tps);
+    if args.with_padded {
+        let padded: Vec<PaddedBatch> = groups
+            .iter()
+            .map(|g| PaddedBatch::new(g, EsmAlphabet::PAD).expect("non-empty batch"))
+            .collect();
+        let started = Instant::now();
+        for batch in &padded {
+            model.embed_padded(batch)?.to_vec2::<f32>()?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        row(
+            "virnucpro (candle, padded)",
+            secs,
+            real_tokens as f64 / secs,
+        );
+    }
+
+    if let Some(script) = &args.torch_ref {
+        let torch = run_torch(&args, script, precision)?;
+        let torch_tps = torch["tokens_per_s"]
+            .as_f64()
+            .context("torch: no tokens_per_s")?;
+        let torch_s = torch["seconds"].as_f64().unwrap_or(0.0);
+        let name = torch["impl"].as_str().unwrap_or("pytorch");
+        row(&format!("{:.44}", name), torch_s, torch_tps);
+        println!(
+            "\nvirnucpro / PyTorch tokens per second: {:.2}x (padding in the PyTorch batches: {:.1} %)",
+            ours_tps / torch_tps,
+            torch["padding_fraction"].as_f64().unwrap_or(0.0) * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// Length-sorted groups of at most `budget` tokens (the engine's packer does better; this is
+/// the plain recipe both implementations get here).
+fn sorted_groups(tokens: &[Vec<u32>], budget: usize) -> Vec<Vec<&[u32]>> {
+    let mut order: Vec<usize> = (0..tokens.len()).collect();
+    order.sort_by_key(|&i| tokens[i].len());
+    let mut groups = Vec::new();
+    let mut current: Vec<&[u32]> = Vec::new();
+    let mut used = 0;
+    for i in order {
+        let len = tokens[i].len();
+        if !current.is_empty() && used + len > budget {
+            groups.push(std::mem::take(&mut current));
+            used = 0;
+        }
+        current.push(&tokens[i]);
+        used += len;
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+/// Runs the PyTorch reference on the same workload and returns its JSON result.
+fn run_torch(
+    args: &BenchEsm2Args,
+    script: &std::path::Path,
+    precision: Precision,
+) -> Result<serde_json::Value> {
+    let dtype = match precision {
+        Precision::F32 => "fp32",
+        Precision::F16 => "fp16",
+        Precision::BF16 => "bf16",
+    };
+    let device = if args.device.starts_with("cuda") {
+        "cuda"
+    } else {
+        "cpu"
+    };
+    let out = tempfile::NamedTempFile::new()?;
+    let status = Command::new(&args.python)
+        .arg(script)
+        .args(["--model", &args.shape, "--seqs", &args.seqs.to_string()])
+        .args([
+            "--min-len",
+            &args.lengths[0].to_string(),
+            "--max-len",
+            &args.lengths[1].to_string(),
+        ])
+        .args([
+            "--budget",
+            &args.budget.to_string(),
+            "--dtype",
+            dtype,
+            "--device",
+            device,
+        ])
+        .arg("--json")
+        .arg(out.path())
+        .status()
+        .with_context(|| format!("cannot run {} {}", args.python, script.display()))?;
+    if !status.success() {
+        bail!(
+            "the PyTorch reference failed ({status}); is torch installed for {}?",
+            args.python
+        );
+    }
+    let text = std::fs::read_to_string(out.path())?;
+    Ok(serde_json::from_str(&text)?)
+}
