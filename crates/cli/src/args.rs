@@ -55,8 +55,73 @@ pub enum Command {
     Chunk(ChunkArgs),
     /// Translate six frames and keep the frames without a stop codon
     Translate(TranslateArgs),
+    /// Embed every sequence of a FASTA with ESM-2 or DNABERT-S (checkpointed, resumable)
+    Embed(EmbedArgs),
     /// Measure speed on generated data (reports ratios against a baseline in the same run)
     Bench(BenchArgs),
+}
+
+/// Which embedding model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    /// ESM-2 (proteins; packed batches)
+    Esm2,
+    /// DNABERT-S (nucleotides; padded batches)
+    Dnabert,
+}
+
+impl ModelKind {
+    /// The engine's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Esm2 => "esm2",
+            ModelKind::Dnabert => "dnabert",
+        }
+    }
+}
+
+/// `virnucpro embed`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Checkpoints go to <OUT dir>/checkpoints/shard_0/ every --checkpoint-every-seqs \
+sequences or --checkpoint-every-secs seconds. Rerunning the same command after a crash or Ctrl-C \
+resumes where it stopped; a different input or model in the same place is refused unless \
+--force-restart is given.\n\nExample:\n  virnucpro embed esm2 --model esm2_t36_3B_UR50D proteins.faa -o out/esm2.h5"
+)]
+pub struct EmbedArgs {
+    /// Model: esm2 (input: proteins) or dnabert (input: nucleotides)
+    #[arg(value_enum)]
+    pub kind: ModelKind,
+    /// Input FASTA (proteins for esm2, DNA for dnabert), plain or compressed
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Model directory (Hugging Face layout: config.json, weights, tokenizer.json for DNABERT-S)
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Output HDF5: datasets ids and embeddings, in input order
+    #[arg(short, long, value_name = "OUT.h5")]
+    pub output: PathBuf,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Tokens per batch, padding included [default: 4096 on CPU, 16384 on GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_budget: Option<u64>,
+    /// Write a checkpoint after this many new sequences
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every_seqs: u64,
+    /// ...or after this many seconds, whichever comes first
+    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    pub checkpoint_every_secs: f64,
+    /// Discard existing checkpoints and start over
+    #[arg(long)]
+    pub force_restart: bool,
+    /// Keep the checkpoints after the output is written
+    #[arg(long)]
+    pub keep_checkpoints: bool,
 }
 
 /// `virnucpro chunk`

@@ -22,11 +22,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Chunk(args) => commands::chunk::run(args, threads, &cli.global),
         Command::Translate(args) => commands::translate::run(args, threads, &cli.global),
+        Command::Embed(args) => commands::embed::run(args, &cli.global),
         Command::Bench(args) => commands::bench::run(args, threads),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // A run stopped by SIGINT/SIGTERM exits 128 + the signal, as shells expect.
+            if let Some(virnucpro_engine::EngineError::Interrupted { signal }) =
+                e.downcast_ref::<virnucpro_engine::EngineError>()
+            {
+                tracing::warn!("{e}");
+                return ExitCode::from((128 + signal) as u8);
+            }
             tracing::error!("{e:#}");
             ExitCode::from(1)
         }

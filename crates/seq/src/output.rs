@@ -36,17 +36,7 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let prefix = format!(".{name}.");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        // A temporary file is private (0600) by default; outputs get the usual mode (umask applies).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let temp = builder
-            .tempfile_in(&dir)
+        let temp = temp_file_in(&dir, &format!(".{name}."))
             .map_err(|e| SeqError::io(&path, "cannot create", e))?;
         Ok(AtomicFile {
             path,
@@ -81,6 +71,20 @@ impl AtomicFile {
         sync_parent_dir(&path)?;
         Ok(path)
     }
+}
+
+/// A temporary file in `dir` (named `<prefix>XXXXXX.tmp`) for an output to be renamed into
+/// place. Temporary files are private (0600) by default; outputs get the usual mode instead
+/// (0666 less the umask).
+pub fn temp_file_in(dir: &Path, prefix: &str) -> std::io::Result<NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
 /// Syncs the directory holding `path`, so that a rename in it survives a power loss.

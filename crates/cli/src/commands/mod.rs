@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod chunk;
+pub mod embed;
 pub mod translate;
 
 use std::path::Path;

@@ -1,0 +1,91 @@
+//! `virnucpro embed`: one model over one FASTA, through the engine.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use virnucpro_engine::{encoder, fingerprint, Options, StopFlag};
+use virnucpro_models::{parse_device, Precision};
+
+use crate::args::{EmbedArgs, GlobalArgs};
+use crate::progress::EmbedBar;
+
+/// Token budget when none is given: sized for a CPU, or for a GPU's memory.
+fn default_budget(device: &candle_core::Device) -> usize {
+    if device.is_cpu() {
+        4096
+    } else {
+        16384
+    }
+}
+
+/// Runs the embedding.
+pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
+    if !(args.checkpoint_every_secs > 0.0 && args.checkpoint_every_secs.is_finite()) {
+        bail!("--checkpoint-every-secs must be a positive number of seconds");
+    }
+    let started = Instant::now();
+    let device = parse_device(&args.device)?;
+    let precision = match &args.precision {
+        Some(p) => p.parse::<Precision>()?,
+        None => Precision::default_for(&device),
+    };
+    let model_fingerprint = fingerprint::model_fingerprint(&args.model)
+        .with_context(|| format!("cannot read the model directory {}", args.model.display()))?;
+    let encoder = encoder::load(args.kind.name(), &args.model, &device, precision)?;
+    tracing::info!(
+        "{} loaded from {} ({} dims, {precision:?} on {}) in {:.1} s",
+        encoder.name(),
+        args.model.display(),
+        encoder.dim(),
+        args.device,
+        started.elapsed().as_secs_f64()
+    );
+    let options = Options {
+        token_budget: args
+            .token_budget
+            .map(|b| b as usize)
+            .unwrap_or_else(|| default_budget(&device)),
+        checkpoint_every_seqs: args.checkpoint_every_seqs,
+        checkpoint_every: Duration::from_secs_f64(args.checkpoint_every_secs),
+        force_restart: args.force_restart,
+        keep_checkpoints: args.keep_checkpoints,
+        rank: 0,
+    };
+    let stop = StopFlag::new();
+    stop.install_signal_handlers()
+        .context("cannot install the SIGINT/SIGTERM handlers")?;
+    let bar = EmbedBar::new(encoder.name(), global.quiet);
+    let summary = virnucpro_engine::embed_file(
+        encoder.as_ref(),
+        &args.input,
+        &args.output,
+        &model_fingerprint,
+        &options,
+        &bar,
+        &stop,
+    )?;
+    for (path, reason) in &summary.corrupt {
+        tracing::warn!(
+            "{}: unusable checkpoint ({reason}); its sequences were computed again",
+            path.display()
+        );
+    }
+    let e = &summary.efficiency;
+    tracing::info!(
+        "{} sequences: {} from earlier checkpoints, {} embedded in {} batches ({:.1} s in the model); \
+         {:.1} % of computed token slots were real sequence, batches {:.1} % full",
+        summary.total,
+        summary.resumed,
+        summary.computed,
+        summary.batches,
+        summary.model_seconds,
+        100.0 * e.useful_fraction(),
+        100.0 * e.fill()
+    );
+    tracing::info!(
+        "embeddings written to {} in {:.1} s",
+        args.output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! Checkpoint files: HDF5, one per batch boundary, written atomically, validated on resume.
+//!
+//! Layout: `<checkpoints>/shard_<rank>/batch_<NNNNN>.h5` with datasets `ids` (UTF-8 strings),
+//! `indices` (u64: each sequence's position in the input, so the final output can be put back
+//! in input order without re-reading the input) and `embeddings` (f32 `[n, dim]`), and
+//! attributes `batch_idx`, `num_sequences`, `timestamp` (UTC ISO 8601), `trigger_reason`,
+//! `model`, `model_fingerprint`, `input_fingerprint`, `dtype`, `packing_enabled`,
+//! `gpu_memory_allocated_bytes`, `gpu_memory_peak_bytes`. A file holds only sequences computed
+//! since the previous checkpoint, never earlier ones.
+
+use std::path::{Path, PathBuf};
+
+use hdf5::types::VarLenUnicode;
+
+use crate::error::{EngineError, Result};
+
+/// Why a checkpoint was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `--checkpoint-every-seqs` sequences since the last one.
+    Sequences,
+    /// `--checkpoint-every-secs` seconds since the last one.
+    Time,
+    /// The end of the input.
+    Final,
+    /// SIGINT or SIGTERM.
+    Signal,
+}
+
+impl Trigger {
+    /// The `trigger_reason` attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Sequences => "sequences",
+            Trigger::Time => "time",
+            Trigger::Final => "final",
+            Trigger::Signal => "signal",
+        }
+    }
+}
+
+/// Attributes of a checkpoint (and of the final output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metadata {
+    /// Batch number within the shard.
+    pub batch_idx: u64,
+    /// Why it was written.
+    pub trigger: Trigger,
+    /// `esm2` or `dnabert`.
+    pub model: String,
+    /// See [`crate::fingerprint::model_fingerprint`].
+    pub model_fingerprint: String,
+    /// See [`crate::fingerprint::InputFingerprint`].
+    pub input_fingerprint: String,
+    /// Compute precision (`f32`, `f16`, `bf16`).
+    pub dtype: String,
+    /// Whether batches were packed (no padding).
+    pub packing_enabled: bool,
+    /// Device memory in use when written (0 on CPU).
+    pub gpu_memory_allocated_bytes: u64,
+    /// Peak device memory of the worker (0 on CPU).
+    pub gpu_memory_peak_bytes: u64,
+}
+
+/// Embedded sequences: ids, input positions and rows of `dim` floats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    /// Sequence ids.
+    pub ids: Vec<String>,
+    /// Position of each sequence in the input.
+    pub indices: Vec<u64>,
+    /// `ids.len() * dim` floats, row-major.
+    pub embeddings: Vec<f32>,
+}
+
+impl Rows {
+    /// Number of sequences.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Appends `other`.
+    pub fn append(&mut self, other: Rows) {
+        self.ids.extend(other.ids);
+        self.indices.extend(other.indices);
+        self.embeddings.extend(other.embeddings);
+    }
+}
+
+/// The path of checkpoint `batch_idx` of shard `rank`.
+pub fn path(checkpoints: &Path, rank: usize, batch_idx: u64) -> PathBuf {
+    checkpoints
+        .join(format!("shard_{rank}"))
+        .join(format!("batch_{batch_idx:05}.h5"))
+}
+
+fn h5err<'a>(path: &'a Path, action: &'static str) -> impl Fn(hdf5::Error) -> EngineError + 'a {
+    move |e| EngineError::file(path, action, e)
+}
+
+fn unicode(s: &str) -> VarLenUnicode {
+    // Ids come from FASTA headers up to the first whitespace and never hold a NUL byte.
+    s.parse().unwrap_or_default()
+}
+
+/// Writes `rows` with `meta` to `path` atomically: a temporary file in the same directory,
+/// fsync, rename, fsync of the directory.
+pub fn write(path: &Path, rows: &Rows, dim: usize, meta: &Metadata) -> Result<()> {
+    if rows.embeddings.len() != rows.len() * dim || rows.indices.len() != rows.len() {
+        return Err(EngineError::Integrity(format!(
+            "refusing to write {}: {} ids, {} indices, {} floats for dimension {dim}",
+            path.display(),
+            rows.len(),
+            rows.indices.len(),
+            rows.embeddings.len()
+        )));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::file(dir, "cannot create", e))?;
+    let temp = virnucpro_seq::output::temp_file_in(dir, ".batch.")
+        .map_err(|e| EngineError::file(dir, "cannot create a temporary file in", e))?;
+    {
+        let file = hdf5::File::create(temp.path()).map_err(h5err(path, "cannot create"))?;
+        write_contents(&file, rows, dim, meta).map_err(h5err(path, "cannot write"))?;
+        file.close().map_err(h5err(path, "cannot close"))?;
+    }
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| EngineError::file(path, "cannot sync", e))?;
+    temp.persist(path)
+        .map_err(|e| EngineError::file(path, "cannot rename into place", e.error))?;
+    virnucpro_seq::output::sync_parent_dir(path)?;
+    Ok(())
+}
+
+fn write_contents(file: &hdf5::File, rows: &Rows, dim: usize, meta: &Metadata) -> hdf5::Result<()> {
+    let ids: Vec<VarLenUnicode> = rows.ids.iter().map(|s| unicode(s)).collect();
+    file.new_dataset_builder()
+        .with_data(ids.as_slice())
+        .create("ids")?;
+    file.new_dataset_builder()
+        .with_data(rows.indices.as_slice())
+        .create("indices")?;
+    let view = ndarray::ArrayView2::from_shape((rows.len(), dim), &rows.embeddings)
+        .map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
+    file.new_dataset_builder()
+        .with_data(view)
+        .create("embeddings")?;
+    write_attributes(file, meta, rows.len() as u64)
+}
+
+/// Writes the attribute set (shared by checkpoints and the final output).
+pub fn write_attributes(
+    file: &hdf5::File,
+    meta: &Metadata,
+    num_sequences: u64,
+) -> hdf5::Result<()> {
+    let u64_attr = |name: &str, v: u64| file.new_attr::<u64>().create(name)?.write_scalar(&v);
+    let str_attr = |name: &str, v: &str| {
+        file.new_attr::<VarLenUnicode>()
+            .create(name)?
+            .write_scalar(&unicode(v))
+    };
+    u64_attr("batch_idx", meta.batch_idx)?;
+    u64_attr("num_sequences", num_sequences)?;
+    str_attr(
+        "timestamp",
+        &humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    )?;
+    str_attr("trigger_reason", meta.trigger.as_str())?;
+    str_attr("model", &meta.model)?;
+    str_attr("model_fingerprint", &meta.model_fingerprint)?;
+    str_attr("input_fingerprint", &meta.input_fingerprint)?;
+    str_attr("dtype", &meta.dtype)?;
+    file.new_attr::<bool>()
+        .create("packing_enabled")?
+        .write_scalar(&meta.packing_enabled)?;
+    u64_attr(
+        "gpu_memory_allocated_bytes",
+        meta.gpu_memory_allocated_bytes,
+    )?;
+    u64_attr("gpu_memory_peak_bytes", meta.gpu_memory_peak_bytes)?;
+    Ok(())
+}
+
+/// A checkpoint read back and checked.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Its batch number.
+    pub batch_idx: u64,
+    /// Its model fingerprint.
+    pub model_fingerprint: String,
+    /// Its input fingerprint.
+    pub input_fingerprint: String,
+    /// Its rows.
+    pub rows: Rows,
+}
+
+/// Reads a checkpoint and checks it: every dataset present, as many ids as indices as rows,
+/// rows of `dim` floats, no NaN or infinity. `Err(reason)` marks a torn or corrupt file.
+pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, String> {
+    let file = hdf5::File::open(path).map_err(|e| format!("cannot open as HDF5 ({e})"))?;
+    let attr_str = |name: &str| -> std::result::Result<String, String> {
+        file.attr(name)
+            .and_then(|a| a.read_scalar::<VarLenUnicode>())
+            .map(|v| v.as_str().to_string())
+            .map_err(|e| format!("attribute {name}: {e}"))
+    };
+    let batch_idx = file
+        .attr("batch_idx")
+        .and_then(|a| a.read_scalar::<u64>())
+        .map_err(|e| format!("attribute batch_idx: {e}"))?;
+    let model_fingerprint = attr_str("model_fingerprint")?;
+    let input_fingerprint = attr_str("input_fingerprint")?;
+    let ids: Vec<VarLenUnicode> = file
+        .dataset("ids")
+        .and_then(|d| d.read_raw())
+        .map_err(|e| format!("dataset ids: {e}"))?;
+    let indices: Vec<u64> = file
+        .dataset("indices")
+        .and_then(|d| d.read_raw())
+        .map_err(|e| format!("dataset indices: {e}"))?;
+    let emb = file
+        .dataset("embeddings")
+        .map_err(|e| format!("dataset embeddings: {e}"))?;
+    let shape = emb.shape();
+    if shape != [ids.len(), dim] {
+        return Err(format!(
+            "embeddings have shape {shape:?}, expected [{}, {dim}]",
+            ids.len()
+        ));
+    }
+    if indices.len() != ids.len() {
+        return Err(format!("{} ids but {} indices", ids.len(), indices.len()));
+    }
+    let embeddings: Vec<f32> = emb
+        .read_raw()
+        .map_err(|e| format!("dataset embeddings: {e}"))?;
+    if embeddings.iter().any(|v| !v.is_finite()) {
+        return Err("embeddings hold NaN or infinity".into());
+    }
+    Ok(Loaded {
+        batch_idx,
+        model_fingerprint,
+        input_fingerprint,
+        rows: Rows {
+            ids: ids.iter().map(|s| s.as_str().to_string()).collect(),
+            indices,
+            embeddings,
+        },
+    })
+}
+
+/// Checkpoint files under `checkpoints` (all shards), sorted by shard then batch.
+pub fn list(checkpoints: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let Ok(shards) = std::fs::read_dir(checkpoints) else {
+        return Ok(out);
+    };
+    for shard in shards.flatten() {
+        let shard = shard.path();
+        let is_shard = shard.is_dir()
+            && shard
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("shard_"));
+        if !is_shard {
+            continue;
+        }
+        for entry in std::fs::read_dir(&shard)
+            .map_err(|e| EngineError::file(&shard, "cannot list", e))?
+            .flatten()
+        {
+            let p = entry.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with("batch_") && name.ends_with(".h5") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

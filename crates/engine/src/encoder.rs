@@ -1,0 +1,154 @@
+//! The engine's view of an embedding model: tokenise one sequence, embed a batch of them.
+//! One small trait, so batching, devices and checkpoints know nothing of either network.
+
+use candle_core::Device;
+use virnucpro_models::{
+    DnaTokenizer, Dnabert, Esm2, EsmAlphabet, PackedBatch, PaddedBatch, Precision,
+};
+
+use crate::error::Result;
+
+/// A model that turns token sequences into one embedding each.
+pub trait Encoder: Send + Sync {
+    /// `esm2` or `dnabert`: names the model in checkpoints.
+    fn name(&self) -> &'static str;
+    /// Embedding width.
+    fn dim(&self) -> usize;
+    /// Whether batches are packed (no padding) or padded.
+    fn packed(&self) -> bool;
+    /// Compute precision, for the `dtype` attribute.
+    fn precision(&self) -> Precision;
+    /// The device the model runs on.
+    fn device(&self) -> &Device;
+    /// Token ids of one sequence, specials included; `Err` says why it cannot be tokenised.
+    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, String>;
+    /// Embeddings of a batch, row-major `[batch.len(), dim]`, in the order given.
+    fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>>;
+}
+
+/// ESM-2 in the engine: packed batches, residue-mean pooling.
+pub struct Esm2Encoder {
+    model: Esm2,
+    precision: Precision,
+}
+
+impl Esm2Encoder {
+    /// Wraps a loaded model.
+    pub fn new(model: Esm2, precision: Precision) -> Self {
+        Esm2Encoder { model, precision }
+    }
+}
+
+impl Encoder for Esm2Encoder {
+    fn name(&self) -> &'static str {
+        "esm2"
+    }
+    fn dim(&self) -> usize {
+        self.model.hidden_size()
+    }
+    fn packed(&self) -> bool {
+        true
+    }
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+    fn device(&self) -> &Device {
+        self.model.device()
+    }
+    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, String> {
+        EsmAlphabet.encode(seq).map_err(|e| e.to_string())
+    }
+    fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>> {
+        let batch = PackedBatch::new(batch)?;
+        let pooled = self.model.embed_packed(&batch)?;
+        Ok(pooled
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(virnucpro_models::ModelError::from)?)
+    }
+}
+
+/// DNABERT-S in the engine: padded batches, mean over all tokens.
+pub struct DnabertEncoder {
+    model: Dnabert,
+    tokenizer: DnaTokenizer,
+    precision: Precision,
+}
+
+impl DnabertEncoder {
+    /// Wraps a loaded model and its tokenizer.
+    pub fn new(model: Dnabert, tokenizer: DnaTokenizer, precision: Precision) -> Self {
+        DnabertEncoder {
+            model,
+            tokenizer,
+            precision,
+        }
+    }
+}
+
+impl Encoder for DnabertEncoder {
+    fn name(&self) -> &'static str {
+        "dnabert"
+    }
+    fn dim(&self) -> usize {
+        self.model.hidden_size()
+    }
+    fn packed(&self) -> bool {
+        false
+    }
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+    fn device(&self) -> &Device {
+        self.model.device()
+    }
+    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, String> {
+        self.tokenizer.encode(seq).map_err(|e| e.to_string())
+    }
+    fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>> {
+        let batch = PaddedBatch::new(batch, DnaTokenizer::PAD)?;
+        let pooled = self.model.embed_padded(&batch)?;
+        Ok(pooled
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(virnucpro_models::ModelError::from)?)
+    }
+}
+
+/// Loads the encoder `kind` (`esm2` or `dnabert`) from a model directory.
+pub fn load(
+    kind: &str,
+    dir: &std::path::Path,
+    device: &Device,
+    precision: Precision,
+) -> Result<Box<dyn Encoder>> {
+    Ok(match kind {
+        "esm2" => Box::new(Esm2Encoder::new(
+            Esm2::load(dir, device, precision)?,
+            precision,
+        )),
+        "dnabert" => {
+            let tokenizer = DnaTokenizer::from_file(&dir.join("tokenizer.json"))?;
+            Box::new(DnabertEncoder::new(
+                Dnabert::load(dir, device, precision)?,
+                tokenizer,
+                precision,
+            ))
+        }
+        other => {
+            return Err(virnucpro_models::ModelError::Input(format!(
+                "unknown model '{other}'; use esm2 or dnabert"
+            ))
+            .into())
+        }
+    })
+}
+
+/// Name of a precision for the `dtype` attribute.
+pub fn dtype_name(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "float32",
+        Precision::F16 => "float16",
+        Precision::BF16 => "bfloat16",
+    }
+}

@@ -1,0 +1,68 @@
+//! Errors of the engine. Each says what happened, to which file, and what to do.
+
+use std::path::PathBuf;
+
+/// Anything that stops an embedding run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Reading the input FASTA failed (bad file, bad record).
+    #[error(transparent)]
+    Input(#[from] virnucpro_seq::SeqError),
+    /// A sequence the model cannot tokenise.
+    #[error("{path}: record '{id}': {message}")]
+    Sequence {
+        /// The input file.
+        path: PathBuf,
+        /// The record.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] virnucpro_models::ModelError),
+    /// A file could not be read or written.
+    #[error("{path}: {action}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// Why it failed.
+        message: String,
+    },
+    /// Checkpoints in the output directory belong to another input or model.
+    #[error(
+        "{path} was made from a different {what}; rerun with --force-restart to discard the \
+         old checkpoints, or choose another output"
+    )]
+    FingerprintMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// "input" or "model".
+        what: &'static str,
+    },
+    /// The run was stopped by a signal after writing a resumable checkpoint.
+    #[error("stopped by signal {signal} after a checkpoint; rerun the same command to resume")]
+    Interrupted {
+        /// The signal number (2 = SIGINT, 15 = SIGTERM).
+        signal: i32,
+    },
+    /// An internal invariant broke (a sequence missing or repeated in the output).
+    #[error("{0}")]
+    Integrity(String),
+}
+
+impl EngineError {
+    /// A file error.
+    pub fn file(path: impl Into<PathBuf>, action: &'static str, e: impl std::fmt::Display) -> Self {
+        EngineError::File {
+            path: path.into(),
+            action,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Result of this crate.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,21 @@
+//! The virnucpro inference engine: turns a FASTA of sequences into one embedding per sequence
+//! with one model on one device.
+//!
+//! It owns what the models do not: batching under a token budget (first-fit decreasing for
+//! packed ESM-2, length-sorted padded batches for DNABERT-S), a pipeline in which the device
+//! never waits on disk, checkpoints written in the background at batch boundaries, resume keyed
+//! by sequence id, stopping cleanly on SIGINT/SIGTERM, and the final output in input order.
+
+pub mod checkpoint;
+pub mod encoder;
+pub mod error;
+pub mod fingerprint;
+pub mod output;
+pub mod packing;
+pub mod runner;
+pub mod stop;
+
+pub use encoder::{DnabertEncoder, Encoder, Esm2Encoder};
+pub use error::{EngineError, Result};
+pub use runner::{embed_file, NoProgress, Options, Progress, Summary};
+pub use stop::StopFlag;

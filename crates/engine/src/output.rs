@@ -1,0 +1,147 @@
+//! The final output: every checkpoint's rows put back in input order in one HDF5 file.
+
+use std::path::Path;
+
+use hdf5::types::VarLenUnicode;
+
+use crate::checkpoint::{self, Metadata};
+use crate::error::{EngineError, Result};
+
+/// Writes `output` (`ids`, `embeddings` `[total, dim]`, the attributes of `meta`) from the
+/// checkpoints under `checkpoints`, atomically. Fails, writing nothing, unless every input
+/// position from 0 to `total` appears exactly once.
+pub fn merge(
+    checkpoints: &Path,
+    output: &Path,
+    dim: usize,
+    total: u64,
+    meta: &Metadata,
+) -> Result<()> {
+    let total = total as usize;
+    let mut ids: Vec<Option<String>> = vec![None; total];
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let temp = virnucpro_seq::output::temp_file_in(&dir, ".embeddings.")
+        .map_err(|e| EngineError::file(&dir, "cannot create a temporary file in", e))?;
+    let h5 = |e: hdf5::Error| EngineError::file(output, "cannot write", e);
+    {
+        let file = hdf5::File::create(temp.path()).map_err(h5)?;
+        let builder = file.new_dataset::<f32>();
+        let builder = if total > 0 {
+            builder.chunk((total.min(1024), dim.max(1)))
+        } else {
+            builder
+        };
+        let embeddings = builder
+            .shape((total, dim))
+            .create("embeddings")
+            .map_err(h5)?;
+        let mut checkpoints_read = 0u64;
+        for path in checkpoint::list(checkpoints)? {
+            let loaded = checkpoint::read(&path, dim).map_err(|reason| {
+                EngineError::file(&path, "checkpoint became unreadable", reason)
+            })?;
+            checkpoints_read += 1;
+            // Write runs of consecutive input positions as one slab.
+            let rows = &loaded.rows;
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            order.sort_by_key(|&r| rows.indices[r]);
+            let mut r = 0;
+            while r < order.len() {
+                let start = rows.indices[order[r]] as usize;
+                let mut end = r + 1;
+                while end < order.len() && rows.indices[order[end]] as usize == start + (end - r) {
+                    end += 1;
+                }
+                let mut slab = Vec::with_capacity((end - r) * dim);
+                for &row in &order[r..end] {
+                    let index = rows.indices[row] as usize;
+                    let slot = ids.get_mut(index).ok_or_else(|| {
+                        EngineError::Integrity(format!(
+                            "{}: sequence number {index} is beyond the input",
+                            path.display()
+                        ))
+                    })?;
+                    if slot.is_some() {
+                        return Err(EngineError::Integrity(format!(
+                            "sequence '{}' appears in more than one checkpoint (second in {})",
+                            rows.ids[row],
+                            path.display()
+                        )));
+                    }
+                    *slot = Some(rows.ids[row].clone());
+                    slab.extend_from_slice(&rows.embeddings[row * dim..(row + 1) * dim]);
+                }
+                let view = ndarray::ArrayView2::from_shape((end - r, dim), &slab)
+                    .map_err(|e| EngineError::Integrity(e.to_string()))?;
+                embeddings
+                    .write_slice(view, ndarray::s![start..start + (end - r), ..])
+                    .map_err(h5)?;
+                r = end;
+            }
+        }
+        let missing = ids.iter().filter(|s| s.is_none()).count();
+        if missing > 0 {
+            return Err(EngineError::Integrity(format!(
+                "{missing} of {total} sequences are in no checkpoint under {}; rerun to compute them",
+                checkpoints.display()
+            )));
+        }
+        let names: Vec<VarLenUnicode> = ids
+            .into_iter()
+            .map(|s| s.unwrap_or_default().parse().unwrap_or_default())
+            .collect();
+        file.new_dataset_builder()
+            .with_data(names.as_slice())
+            .create("ids")
+            .map_err(h5)?;
+        let meta = Metadata {
+            batch_idx: checkpoints_read,
+            ..meta.clone()
+        };
+        checkpoint::write_attributes(&file, &meta, total as u64).map_err(h5)?;
+        file.close().map_err(h5)?;
+    }
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| EngineError::file(output, "cannot sync", e))?;
+    temp.persist(output)
+        .map_err(|e| EngineError::file(output, "cannot rename into place", e.error))?;
+    virnucpro_seq::output::sync_parent_dir(output)?;
+    Ok(())
+}
+
+/// An embeddings file read back: ids and rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    /// Sequence ids, in input order.
+    pub ids: Vec<String>,
+    /// Row width.
+    pub dim: usize,
+    /// `ids.len() * dim` floats.
+    pub values: Vec<f32>,
+}
+
+impl Embeddings {
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// Reads an output written by [`merge`].
+pub fn read(path: &Path) -> Result<Embeddings> {
+    let h5 = |e: hdf5::Error| EngineError::file(path, "cannot read", e);
+    let file = hdf5::File::open(path).map_err(h5)?;
+    let ids: Vec<VarLenUnicode> = file.dataset("ids").and_then(|d| d.read_raw()).map_err(h5)?;
+    let ds = file.dataset("embeddings").map_err(h5)?;
+    let shape = ds.shape();
+    let values: Vec<f32> = ds.read_raw().map_err(h5)?;
+    Ok(Embeddings {
+        ids: ids.iter().map(|s| s.as_str().to_string()).collect(),
+        dim: shape.get(1).copied().unwrap_or(0),
+        values,
+    })
+}
