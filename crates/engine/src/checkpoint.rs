@@ -5,12 +5,15 @@
 //! in input order without re-reading the input) and `embeddings` (f32 `[n, dim]`), and
 //! attributes `batch_idx`, `num_sequences`, `timestamp` (UTC ISO 8601), `trigger_reason`,
 //! `model`, `model_fingerprint`, `input_fingerprint`, `dtype`, `packing_enabled`,
-//! `gpu_memory_allocated_bytes`, `gpu_memory_peak_bytes`. A file holds only sequences computed
-//! since the previous checkpoint, never earlier ones.
+//! `gpu_memory_allocated_bytes`, `gpu_memory_peak_bytes`, and `content_checksum` (XXH3-128 of
+//! the ids, indices and embedding bytes), so that a garbled file is caught even where HDF5 would
+//! read it. A file holds only sequences computed since the previous checkpoint, never earlier
+//! ones.
 
 use std::path::{Path, PathBuf};
 
 use hdf5::types::VarLenUnicode;
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{EngineError, Result};
 
@@ -84,6 +87,22 @@ impl Rows {
         self.ids.is_empty()
     }
 
+    /// XXH3-128 of the ids, indices and embedding bytes, as hex.
+    pub fn checksum(&self) -> String {
+        let mut h = Xxh3::new();
+        for id in &self.ids {
+            h.update(&(id.len() as u64).to_le_bytes());
+            h.update(id.as_bytes());
+        }
+        for i in &self.indices {
+            h.update(&i.to_le_bytes());
+        }
+        for v in &self.embeddings {
+            h.update(&v.to_le_bytes());
+        }
+        format!("{:032x}", h.digest128())
+    }
+
     /// Appends `other`.
     pub fn append(&mut self, other: Rows) {
         self.ids.extend(other.ids);
@@ -151,7 +170,10 @@ fn write_contents(file: &hdf5::File, rows: &Rows, dim: usize, meta: &Metadata) -
     file.new_dataset_builder()
         .with_data(view)
         .create("embeddings")?;
-    write_attributes(file, meta, rows.len() as u64)
+    write_attributes(file, meta, rows.len() as u64)?;
+    file.new_attr::<VarLenUnicode>()
+        .create("content_checksum")?
+        .write_scalar(&unicode(&rows.checksum()))
 }
 
 /// Writes the attribute set (shared by checkpoints and the final output).
@@ -244,15 +266,19 @@ pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, String> {
     if embeddings.iter().any(|v| !v.is_finite()) {
         return Err("embeddings hold NaN or infinity".into());
     }
+    let rows = Rows {
+        ids: ids.iter().map(|s| s.as_str().to_string()).collect(),
+        indices,
+        embeddings,
+    };
+    if attr_str("content_checksum")? != rows.checksum() {
+        return Err("content checksum mismatch: the file was altered or damaged".into());
+    }
     Ok(Loaded {
         batch_idx,
         model_fingerprint,
         input_fingerprint,
-        rows: Rows {
-            ids: ids.iter().map(|s| s.as_str().to_string()).collect(),
-            indices,
-            embeddings,
-        },
+        rows,
     })
 }
 
