@@ -168,6 +168,29 @@ pub enum BenchTarget {
     Seq(BenchSeqArgs),
     /// ESM-2 embedding throughput (tokens/s) with random weights, optionally beside PyTorch
     Esm2(BenchEsm2Args),
+    /// Engine overhead: checkpointing every N sequences against checkpointing off, and packing
+    /// efficiency for 300 and 500 bp workloads
+    Engine(BenchEngineArgs),
+}
+
+/// `virnucpro bench engine`
+#[derive(Debug, Args)]
+pub struct BenchEngineArgs {
+    /// Synthetic proteins embedded in each of the two runs
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seqs: u64,
+    /// Checkpoint interval of the checkpointed run, in sequences
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every_seqs: u64,
+    /// Model shape (random weights): tiny, 8M, 35M ...
+    #[arg(long, default_value = "tiny")]
+    pub shape: String,
+    /// Tokens per batch
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub budget: u64,
+    /// Directory for the generated input and outputs [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 }
 
 /// `virnucpro bench esm2`

@@ -19,6 +19,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.global.verbose, cli.global.quiet);
     let threads = cli.global.threads();
+    // candle sizes its CPU thread pools from RAYON_NUM_THREADS and, when it is unset, works the
+    // core count out again from /proc/cpuinfo on every matrix multiplication. Setting it once
+    // makes -t govern the models too and removes that cost. No other thread exists yet.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
     let result = match cli.command {
         Command::Chunk(args) => commands::chunk::run(args, threads, &cli.global),
         Command::Translate(args) => commands::translate::run(args, threads, &cli.global),

@@ -1,5 +1,6 @@
 //! `virnucpro bench`: speed on generated data, always beside a baseline run in the same command.
 
+mod engine;
 mod esm2;
 mod seq;
 
@@ -12,6 +13,7 @@ pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
     match args.target {
         BenchTarget::Seq(a) => seq::run(a, threads),
         BenchTarget::Esm2(a) => esm2::run(a),
+        BenchTarget::Engine(a) => engine::run(a),
     }
 }
 
