@@ -1,0 +1,11 @@
+//! The VirNucPro prediction flow in Rust: from a FASTA of reads or contigs to the original's
+//! `prediction_results.txt` and `prediction_results_highestscore.csv`, resumable stage by stage.
+
+pub mod error;
+pub mod flow;
+pub mod locate;
+pub mod results;
+
+pub use error::{PredictError, Result};
+pub use flow::{predict, Reporter, Request, Summary};
+pub use locate::{resolve, ModelPaths};

@@ -1,0 +1,182 @@
+//! The whole flow against the e2e goldens of the original (`../shared/golden/e2e/`): every
+//! input at L=300 and 500, same ids in order, same labels, scores within 1e-5, identical
+//! consensus files; the zero-frame inputs give header-only files.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use candle_core::Device;
+use virnucpro_engine::StopFlag;
+use virnucpro_models::Precision;
+use virnucpro_predict::{predict, ModelPaths, Reporter, Request};
+
+struct Quiet;
+
+impl Reporter for Quiet {
+    fn stage(&self, _: &str, _: &str, _: f64) {}
+    fn warn(&self, _: &str) {}
+    fn embed_progress(&self, _: &str) -> Box<dyn virnucpro_engine::Progress + '_> {
+        Box::new(virnucpro_engine::NoProgress)
+    }
+}
+
+fn golden_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("VIRNUCPRO_GOLDEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
+    if dir.join("e2e").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: golden files not found at {}", dir.display());
+        None
+    }
+}
+
+fn request(golden: &Path, input: &Path, length: usize, out: &Path) -> Request {
+    Request {
+        input: input.to_path_buf(),
+        length,
+        out_dir: out.to_path_buf(),
+        models: ModelPaths {
+            esm: golden.join("models/esm2_tiny"),
+            dnabert: golden.join("models/dnabert_tiny"),
+            classifier: golden.join("classifier/tiny_mlp.pth"),
+        },
+        device: Device::Cpu,
+        precision: Precision::F32,
+        threads: 2,
+        token_budget: 2048,
+        checkpoint_every_seqs: 40,
+        checkpoint_every: Duration::from_secs(300),
+        force_restart: false,
+        save_embeddings: false,
+        keep_intermediates: false,
+    }
+}
+
+/// Rows of a results file: (id, label, score1, score2).
+fn rows(text: &str) -> Vec<(String, String, f32, f32)> {
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].into(),
+                f[1].into(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_e2e_golden_matches() {
+    let Some(golden) = golden_dir() else { return };
+    let mut compared = 0;
+    for stem in [
+        "test_with_orfs",
+        "test_fixed_500bp",
+        "test_sequences_small",
+        "test_sequences",
+        "edge_cases",
+        "genomes",
+    ] {
+        for length in [300, 500] {
+            let work = tempfile::tempdir().unwrap();
+            let input = golden.join(format!("inputs/{stem}.fa"));
+            let summary = predict(
+                &request(&golden, &input, length, work.path()),
+                &Quiet,
+                &StopFlag::new(),
+            )
+            .unwrap();
+            let ours_txt =
+                std::fs::read_to_string(work.path().join("prediction_results.txt")).unwrap();
+            let ours_csv =
+                std::fs::read_to_string(work.path().join("prediction_results_highestscore.csv"))
+                    .unwrap();
+            assert!(
+                !work.path().join("intermediates").exists(),
+                "intermediates removed"
+            );
+            let want_txt = golden.join(format!("e2e/{stem}.L{length}.prediction_results.txt"));
+            if !want_txt.exists() {
+                // The original crashes on zero kept frames; ours writes the headers.
+                assert_eq!(summary.frames, 0, "{stem} L{length}");
+                assert_eq!(ours_txt, "Sequence_ID\tPrediction\tscore1\tscore2\n");
+                assert_eq!(ours_csv, "Modified_ID\tIs_Virus\n");
+                compared += 1;
+                continue;
+            }
+            let want = rows(&std::fs::read_to_string(&want_txt).unwrap());
+            let ours = rows(&ours_txt);
+            assert_eq!(ours.len(), want.len(), "{stem} L{length}");
+            for (o, w) in ours.iter().zip(&want) {
+                assert_eq!((&o.0, &o.1), (&w.0, &w.1), "{stem} L{length}");
+                assert!(
+                    (o.2 - w.2).abs() <= 1e-5 && (o.3 - w.3).abs() <= 1e-5,
+                    "{stem} L{length} {}: {o:?} vs {w:?}",
+                    o.0
+                );
+            }
+            let want_csv = std::fs::read_to_string(golden.join(format!(
+                "e2e/{stem}.L{length}.prediction_results_highestscore.csv"
+            )))
+            .unwrap();
+            assert_eq!(ours_csv, want_csv, "{stem} L{length} consensus");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 12);
+}
+
+#[test]
+fn a_finished_run_reruns_instantly_and_a_changed_one_is_refused() {
+    let Some(golden) = golden_dir() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let input = golden.join("inputs/test_with_orfs.fa");
+    let req = request(&golden, &input, 300, work.path());
+    let first = predict(&req, &Quiet, &StopFlag::new()).unwrap();
+    assert!(!first.already_complete);
+    let again = predict(&req, &Quiet, &StopFlag::new()).unwrap();
+    assert!(again.already_complete);
+    assert_eq!(again.frames, first.frames);
+    let other = request(
+        &golden,
+        &golden.join("inputs/test_fixed_500bp.fa"),
+        300,
+        work.path(),
+    );
+    let err = predict(&other, &Quiet, &StopFlag::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--force-restart"), "{err}");
+    let forced = Request {
+        force_restart: true,
+        save_embeddings: true,
+        ..other
+    };
+    let s = predict(&forced, &Quiet, &StopFlag::new()).unwrap();
+    assert_eq!(s.frames, 8);
+    let h5 = hdf5::File::open(work.path().join("embeddings.h5")).unwrap();
+    assert_eq!(h5.dataset("dnabert").unwrap().shape(), [8, 64]);
+    assert_eq!(h5.dataset("esm2").unwrap().shape(), [8, 64]);
+}
+
+#[test]
+fn a_classifier_of_the_wrong_width_is_refused() {
+    let Some(golden) = golden_dir() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut req = request(
+        &golden,
+        &golden.join("inputs/test_with_orfs.fa"),
+        300,
+        work.path(),
+    );
+    req.models.classifier = golden.join("classifier/full_mlp.pth");
+    let err = predict(&req, &Quiet, &StopFlag::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("3328") && err.contains("128"), "{err}");
+}
