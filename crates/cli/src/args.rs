@@ -51,6 +51,8 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Find viral sequences: the whole VirNucPro flow, resumable (start here)
+    Predict(PredictArgs),
     /// Cut sequences into chunks of the model length, with the original's overlap rule
     Chunk(ChunkArgs),
     /// Translate six frames and keep the frames without a stop codon
@@ -59,6 +61,63 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Measure speed on generated data (reports ratios against a baseline in the same run)
     Bench(BenchArgs),
+}
+
+/// `virnucpro predict`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Outputs in OUT_DIR: prediction_results.txt (one row per kept frame: \
+Sequence_ID, Prediction, score1 = P(others), score2 = P(virus)) and \
+prediction_results_highestscore.csv (one row per chunk: Is_Virus). A rerun after a crash \
+resumes; a finished run reruns instantly.\n\n\
+Models are looked up in this order: the flags, VIRNUCPRO_ESM / VIRNUCPRO_DNABERT / \
+VIRNUCPRO_CLASSIFIER, then the Hugging Face cache ($HF_HOME/hub).\n\nExample:\n  \
+virnucpro predict contigs.fa.gz -L 500 -o results/ --classifier models/500_model.pth"
+)]
+pub struct PredictArgs {
+    /// Input FASTA (or FASTQ) of reads or contigs, plain or compressed
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Chunk length, matching the classifier: 300 or 500
+    #[arg(short = 'L', long = "length", value_name = "300|500", value_parser = ["300", "500"])]
+    pub length: String,
+    /// Output directory (created if needed)
+    #[arg(short, long, value_name = "OUT_DIR")]
+    pub output: PathBuf,
+    /// ESM-2 model directory [default: $VIRNUCPRO_ESM or the Hugging Face cache]
+    #[arg(long, value_name = "DIR")]
+    pub esm: Option<PathBuf>,
+    /// DNABERT-S model directory [default: $VIRNUCPRO_DNABERT or the Hugging Face cache]
+    #[arg(long, value_name = "DIR")]
+    pub dnabert: Option<PathBuf>,
+    /// Classifier (300_model.pth / 500_model.pth, or a directory holding them)
+    /// [default: $VIRNUCPRO_CLASSIFIER]
+    #[arg(long, value_name = "FILE")]
+    pub classifier: Option<PathBuf>,
+    /// auto (a GPU if there is one), cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
+    #[arg(long, default_value = "auto")]
+    pub precision: String,
+    /// Tokens per embedding batch [default: 4096 on CPU, 16384 on GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_budget: Option<u64>,
+    /// Checkpoint the embedding stages after this many new sequences
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every_seqs: u64,
+    /// ...or after this many seconds, whichever comes first
+    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    pub checkpoint_every_secs: f64,
+    /// Discard an earlier run in OUT_DIR and start over
+    #[arg(long)]
+    pub force_restart: bool,
+    /// Also write OUT_DIR/embeddings.h5 (ids, dnabert, esm2)
+    #[arg(long)]
+    pub save_embeddings: bool,
+    /// Keep the intermediate files (OUT_DIR/intermediates)
+    #[arg(long)]
+    pub keep_intermediates: bool,
 }
 
 /// Which embedding model.

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
     let result = match cli.command {
+        Command::Predict(args) => commands::predict::run(args, threads, &cli.global),
         Command::Chunk(args) => commands::chunk::run(args, threads, &cli.global),
         Command::Translate(args) => commands::translate::run(args, threads, &cli.global),
         Command::Embed(args) => commands::embed::run(args, &cli.global),
@@ -35,9 +36,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A run stopped by SIGINT/SIGTERM exits 128 + the signal, as shells expect.
-            if let Some(virnucpro_engine::EngineError::Interrupted { signal }) =
-                e.downcast_ref::<virnucpro_engine::EngineError>()
-            {
+            let interrupted = match e.downcast_ref::<virnucpro_predict::PredictError>() {
+                Some(virnucpro_predict::PredictError::Engine(inner)) => Some(inner),
+                _ => e.downcast_ref::<virnucpro_engine::EngineError>(),
+            };
+            if let Some(virnucpro_engine::EngineError::Interrupted { signal }) = interrupted {
                 tracing::warn!("{e}");
                 return ExitCode::from((128 + signal) as u8);
             }

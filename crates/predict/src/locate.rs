@@ -92,15 +92,17 @@ fn find_dir(flag: Option<&Path>, var: &str, repo: &str, flag_name: &str) -> Resu
         Some(p) => (p, flag_name.to_string()),
         None => match env_path(var) {
             Some(p) => (p, var.to_string()),
-            None => return cached_snapshot(repo).ok_or_else(|| {
-                PredictError::Setup(format!(
+            None => {
+                return cached_snapshot(repo).ok_or_else(|| {
+                    PredictError::Setup(format!(
                     "{repo} not found: pass {flag_name} DIR, set {var}, or put the model in the \
                          Hugging Face cache ({})",
                     hf_hub_dir()
                         .map(|d| d.display().to_string())
                         .unwrap_or_else(|| "$HF_HOME/hub".into())
                 ))
-            }),
+                })
+            }
         },
     };
     if !path.join("config.json").is_file() {

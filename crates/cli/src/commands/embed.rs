@@ -10,7 +10,7 @@ use crate::args::{EmbedArgs, GlobalArgs};
 use crate::progress::EmbedBar;
 
 /// Token budget when none is given: sized for a CPU, or for a GPU's memory.
-fn default_budget(device: &candle_core::Device) -> usize {
+pub fn default_budget(device: &candle_core::Device) -> usize {
     if device.is_cpu() {
         4096
     } else {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chunk;
 pub mod embed;
+pub mod predict;
 pub mod translate;
 
 use std::path::Path;

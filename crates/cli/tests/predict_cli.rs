@@ -1,0 +1,309 @@
+//! `virnucpro predict` as users run it, on the shipped demo models (random weights): crash in
+//! each stage then rerun, reruns, and the bad-input matrix.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn models() -> [String; 6] {
+    let m = root().join("examples/models");
+    [
+        "--esm".into(),
+        m.join("esm2_demo").display().to_string(),
+        "--dnabert".into(),
+        m.join("dnabert_demo").display().to_string(),
+        "--classifier".into(),
+        m.join("classifier_demo").display().to_string(),
+    ]
+}
+
+/// The demo model flags, less those that `extra` overrides.
+fn model_flags(extra: &[&str]) -> Vec<String> {
+    models()
+        .chunks(2)
+        .filter(|pair| !extra.contains(&pair[0].as_str()))
+        .flat_map(|pair| pair.to_vec())
+        .collect()
+}
+
+fn predict_cmd(input: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_virnucpro"));
+    cmd.args(["-t", "1", "predict"])
+        .arg(input)
+        .args(["-L", "500", "-o"])
+        .arg(out)
+        .args(model_flags(extra))
+        .args(["--checkpoint-every-seqs", "40", "--token-budget", "512"])
+        .args(extra)
+        .env_remove("VIRNUCPRO_ESM")
+        .env_remove("VIRNUCPRO_DNABERT")
+        .env_remove("VIRNUCPRO_CLASSIFIER")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn run(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    predict_cmd(input, out, extra).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A synthetic input big enough for each stage to take a moment.
+fn input(dir: &Path) -> PathBuf {
+    let path = dir.join("contigs.fa");
+    let spec = virnucpro_seq::synthetic::SyntheticSpec {
+        seed: 9,
+        total_bases: 1_500_000,
+        min_len: 300,
+        max_len: 3000,
+    };
+    let mut f = std::fs::File::create(&path).unwrap();
+    virnucpro_seq::synthetic::write_fasta(spec, &mut f).unwrap();
+    path
+}
+
+/// (id, label, score1, score2) rows and the consensus text of a finished run.
+fn results(out: &Path) -> (Vec<(String, String, f32, f32)>, String) {
+    let txt = std::fs::read_to_string(out.join("prediction_results.txt")).unwrap();
+    let rows = txt
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    (
+        rows,
+        std::fs::read_to_string(out.join("prediction_results_highestscore.csv")).unwrap(),
+    )
+}
+
+fn assert_same(a: &Path, b: &Path) {
+    let (ra, ca) = results(a);
+    let (rb, cb) = results(b);
+    assert_eq!(ra.len(), rb.len());
+    for (x, y) in ra.iter().zip(&rb) {
+        assert_eq!((&x.0, &x.1), (&y.0, &y.1));
+        assert!(
+            (x.2 - y.2).abs() <= 1e-6 && (x.3 - y.3).abs() <= 1e-6,
+            "{x:?} vs {y:?}"
+        );
+    }
+    assert_eq!(ca, cb);
+}
+
+fn files_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter(|e| e.path().is_file()).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_crash_in_each_stage_then_a_rerun_gives_the_clean_result() {
+    let work = tempfile::tempdir().unwrap();
+    let input = input(work.path());
+    let clean = work.path().join("clean");
+    let o = run(&input, &clean, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&input, &clean, &[]);
+    assert!(
+        stderr(&o).contains("already holds this finished run"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Where to kill: as soon as the run record exists (chunking), once DNABERT-S has
+    // checkpointed, once ESM-2 has.
+    let stages: [(&str, fn(&Path) -> bool); 3] = [
+        ("chunk", |out| out.join("run.json").exists()),
+        ("dnabert", |out| {
+            files_under(&out.join("intermediates/dnabert/checkpoints/shard_0")) >= 1
+        }),
+        ("esm2", |out| {
+            files_under(&out.join("intermediates/esm2/checkpoints/shard_0")) >= 1
+        }),
+    ];
+    for (name, reached) in stages {
+        let out = work.path().join(name);
+        let mut child = predict_cmd(&input, &out, &[]).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !reached(&out) {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{name}: finished before the kill point"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{name}: kill point never reached"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            !out.join("prediction_results.txt").exists(),
+            "{name}: no half result"
+        );
+        let o = run(&input, &out, &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_same(&out, &clean);
+        assert!(!out.join("intermediates").exists());
+    }
+}
+
+#[test]
+fn bad_flags_and_missing_models_are_clear_errors() {
+    let work = tempfile::tempdir().unwrap();
+    let demo = root().join("examples/demo.fa");
+    let out = work.path().join("o");
+    let m = models();
+    // Usage errors: exit 2.
+    for extra in [
+        &["-L", "400"][..],
+        &["--precision", "fp8"],
+        &["--checkpoint-every-seqs", "0"],
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_virnucpro"));
+        cmd.arg("predict")
+            .arg(&demo)
+            .args(["-o"])
+            .arg(&out)
+            .args(&m);
+        if extra[0] != "-L" {
+            cmd.args(["-L", "500"]);
+        }
+        let o = cmd.args(extra).output().unwrap();
+        let code = o.status.code();
+        assert!(
+            code == Some(2) || code == Some(1),
+            "{extra:?}: {code:?} {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"));
+    }
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--device".into(), "tpu".into()], "unknown device"),
+        (
+            vec!["--device".into(), "cuda:0,1".into()],
+            "several devices",
+        ),
+        (
+            vec!["--precision".into(), "fp8".into()],
+            "unknown precision",
+        ),
+        (
+            vec!["--esm".into(), "/nonexistent/esm".into()],
+            "no config.json",
+        ),
+        (
+            vec!["--classifier".into(), "/nonexistent/500_model.pth".into()],
+            "does not exist",
+        ),
+        (
+            vec![
+                "--classifier".into(),
+                root().join("examples").display().to_string(),
+            ],
+            "holds no 500_model.pth",
+        ),
+        (
+            vec!["--checkpoint-every-secs".into(), "0".into()],
+            "positive number",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let o = run(&demo, &out, &extra);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(expected),
+            "{extra:?}: expected '{expected}' in {}",
+            stderr(&o)
+        );
+    }
+    // No models anywhere.
+    let o = Command::new(env!("CARGO_BIN_EXE_virnucpro"))
+        .arg("predict")
+        .arg(&demo)
+        .args(["-L", "500", "-o"])
+        .arg(&out)
+        .env("HF_HOME", work.path())
+        .env_remove("VIRNUCPRO_ESM")
+        .env_remove("VIRNUCPRO_DNABERT")
+        .env_remove("VIRNUCPRO_CLASSIFIER")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--esm DIR") && stderr(&o).contains("VIRNUCPRO_ESM"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn unwritable_output_and_mismatched_classifier_leave_nothing_half_written() {
+    let work = tempfile::tempdir().unwrap();
+    let demo = root().join("examples/demo.fa");
+    // An output "directory" that is a file.
+    let blocker = work.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let o = run(&demo, &blocker.join("sub"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot create"), "{}", stderr(&o));
+
+    // A classifier whose input width does not fit the embedding models (golden 3328-wide one),
+    // or a safetensors file that is not a classifier at all.
+    let bogus = work.path().join("500_model.safetensors");
+    std::fs::copy(
+        root().join("examples/models/esm2_demo/model.safetensors"),
+        &bogus,
+    )
+    .unwrap();
+    let out = work.path().join("o2");
+    let o = run(&demo, &out, &["--classifier", bogus.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a VirNucPro classifier"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.join("prediction_results.txt").exists());
+}
+
+#[test]
+fn the_demo_runs_and_marks_zero_frames_with_headers() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("demo");
+    let o = run(&root().join("examples/demo.fa"), &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(results(&out).0.len() > 5);
+    // Random sequence only: every frame meets a stop.
+    let input = work.path().join("stops.fa");
+    std::fs::write(&input, ">a\nTAACTAACTAAGTTAGTTAGTTA\n").unwrap();
+    let out = work.path().join("zero");
+    let o = run(&input, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("header only"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(out.join("prediction_results.txt")).unwrap(),
+        "Sequence_ID\tPrediction\tscore1\tscore2\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("prediction_results_highestscore.csv")).unwrap(),
+        "Modified_ID\tIs_Virus\n"
+    );
+}
