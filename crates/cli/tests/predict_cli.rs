@@ -127,7 +127,8 @@ fn a_crash_in_each_stage_then_a_rerun_gives_the_clean_result() {
 
     // Where to kill: as soon as the run record exists (chunking), once DNABERT-S has
     // checkpointed, once ESM-2 has.
-    let stages: [(&str, fn(&Path) -> bool); 3] = [
+    type KillPoint = fn(&Path) -> bool;
+    let stages: [(&str, KillPoint); 3] = [
         ("chunk", |out| out.join("run.json").exists()),
         ("dnabert", |out| {
             files_under(&out.join("intermediates/dnabert/checkpoints/shard_0")) >= 1
