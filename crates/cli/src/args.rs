@@ -61,6 +61,58 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Measure speed on generated data (reports ratios against a baseline in the same run)
     Bench(BenchArgs),
+    /// Find the models and report what was found
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Helpers: check an input file, list compute devices
+    #[command(subcommand)]
+    Utils(UtilsCommand),
+}
+
+/// `virnucpro models ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Report where ESM-2, DNABERT-S and the classifier are found (flags, VIRNUCPRO_*
+    /// variables, Hugging Face cache), with sizes and fingerprints; exit 1 if one is missing
+    Check(ModelsCheckArgs),
+}
+
+/// `virnucpro models check`
+#[derive(Debug, Args)]
+pub struct ModelsCheckArgs {
+    /// Chunk length whose classifier to look for
+    #[arg(short = 'L', long = "length", default_value = "500", value_parser = ["300", "500"])]
+    pub length: String,
+    /// ESM-2 model directory
+    #[arg(long, value_name = "DIR")]
+    pub esm: Option<PathBuf>,
+    /// DNABERT-S model directory
+    #[arg(long, value_name = "DIR")]
+    pub dnabert: Option<PathBuf>,
+    /// Classifier file or directory
+    #[arg(long, value_name = "FILE")]
+    pub classifier: Option<PathBuf>,
+}
+
+/// `virnucpro utils ...`
+#[derive(Debug, Subcommand)]
+pub enum UtilsCommand {
+    /// List the CPU and the GPUs this build can use
+    ListDevices,
+    /// Check a FASTA without stopping at the first problem: duplicate ids, empty records,
+    /// invalid letters, ambiguous-base share; exit 1 if it would be refused
+    Validate(ValidateArgs),
+}
+
+/// `virnucpro utils validate`
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Input FASTA (or FASTQ), plain or compressed
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Show at most this many errors and warnings
+    #[arg(short = 'e', long, default_value_t = 10)]
+    pub max_errors: usize,
 }
 
 /// `virnucpro predict`

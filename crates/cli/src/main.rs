@@ -31,6 +31,9 @@ fn main() -> ExitCode {
         Command::Translate(args) => commands::translate::run(args, threads, &cli.global),
         Command::Embed(args) => commands::embed::run(args, &cli.global),
         Command::Bench(args) => commands::bench::run(args, threads),
+        Command::Models(args::ModelsCommand::Check(args)) => commands::models::check(args),
+        Command::Utils(args::UtilsCommand::ListDevices) => commands::utils::list_devices(threads),
+        Command::Utils(args::UtilsCommand::Validate(args)) => commands::utils::validate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,25 +30,36 @@ pub fn resolve(
     classifier: Option<&Path>,
     length: usize,
 ) -> Result<ModelPaths> {
-    let esm = find_dir(esm, "VIRNUCPRO_ESM", ESM_REPO, "--esm")?;
-    let dnabert = find_dir(dnabert, "VIRNUCPRO_DNABERT", DNABERT_REPO, "--dnabert")?;
-    let classifier = match classifier
+    Ok(ModelPaths {
+        esm: find_esm(esm)?,
+        dnabert: find_dnabert(dnabert)?,
+        classifier: find_classifier(classifier, length)?,
+    })
+}
+
+/// The ESM-2 directory: `flag`, `VIRNUCPRO_ESM` or the hub cache.
+pub fn find_esm(flag: Option<&Path>) -> Result<PathBuf> {
+    find_dir(flag, "VIRNUCPRO_ESM", ESM_REPO, "--esm")
+}
+
+/// The DNABERT-S directory: `flag`, `VIRNUCPRO_DNABERT` or the hub cache.
+pub fn find_dnabert(flag: Option<&Path>) -> Result<PathBuf> {
+    find_dir(flag, "VIRNUCPRO_DNABERT", DNABERT_REPO, "--dnabert")
+}
+
+/// The classifier for `length`: `flag` or `VIRNUCPRO_CLASSIFIER` (a file, or a directory holding
+/// `<length>_model.pth`).
+pub fn find_classifier(flag: Option<&Path>, length: usize) -> Result<PathBuf> {
+    match flag
         .map(Path::to_path_buf)
         .or_else(|| env_path("VIRNUCPRO_CLASSIFIER"))
     {
-        Some(p) => classifier_file(&p, length)?,
-        None => {
-            return Err(PredictError::Setup(format!(
-                "no classifier given: pass --classifier {length}_model.pth (the trained VirNucPro \
-                 model for {length} bp) or a directory holding it, or set VIRNUCPRO_CLASSIFIER"
-            )))
-        }
-    };
-    Ok(ModelPaths {
-        esm,
-        dnabert,
-        classifier,
-    })
+        Some(p) => classifier_file(&p, length),
+        None => Err(PredictError::Setup(format!(
+            "no classifier given: pass --classifier {length}_model.pth (the trained VirNucPro \
+             model for {length} bp) or a directory holding it, or set VIRNUCPRO_CLASSIFIER"
+        ))),
+    }
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {

@@ -13,6 +13,7 @@ pub mod parallel;
 pub mod pipeline;
 pub mod synthetic;
 pub mod translate;
+pub mod validate;
 
 pub use chunk::{chunk_id, chunk_spans};
 pub use error::SeqError;

@@ -3,8 +3,10 @@
 pub mod bench;
 pub mod chunk;
 pub mod embed;
+pub mod models;
 pub mod predict;
 pub mod translate;
+pub mod utils;
 
 use std::path::Path;
 
