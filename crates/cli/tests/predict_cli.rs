@@ -308,3 +308,60 @@ fn the_demo_runs_and_marks_zero_frames_with_headers() {
         "Modified_ID\tIs_Virus\n"
     );
 }
+
+/// Files under `dir`, recursively.
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(all_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_nothing_half_written() {
+    // A 48 KiB tmpfs stands in for a full disk; mounting needs root (CI runs as root).
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48k", "tmpfs"])
+        .arg(mount.path())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let input = input(work.path());
+    let out = mount.path().join("out");
+    let o = run(&input, &out, &[]);
+    let files = all_files(mount.path());
+    let _ = Command::new("umount").arg(mount.path()).status();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("No space left on device"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"));
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy();
+        assert!(
+            !name.ends_with(".tmp"),
+            "a temporary file was left: {}",
+            f.display()
+        );
+        assert!(
+            !name.starts_with("prediction_results"),
+            "a result was written: {}",
+            f.display()
+        );
+    }
+}
