@@ -75,6 +75,17 @@ pub enum ModelsCommand {
     /// Report where ESM-2, DNABERT-S and the classifier are found (flags, VIRNUCPRO_*
     /// variables, Hugging Face cache), with sizes and fingerprints; exit 1 if one is missing
     Check(ModelsCheckArgs),
+    /// Download ESM-2 3B and DNABERT-S into the Hugging Face cache (HF_HOME, HF_ENDPOINT are
+    /// honoured) and the classifiers into ~/.cache/virnucpro/classifiers ($VIRNUCPRO_HOME)
+    Fetch(ModelsFetchArgs),
+}
+
+/// `virnucpro models fetch`
+#[derive(Debug, Args)]
+pub struct ModelsFetchArgs {
+    /// Classifier(s) to fetch: 300, 500 or both
+    #[arg(short = 'L', long = "length", default_value = "both", value_parser = ["300", "500", "both"])]
+    pub length: String,
 }
 
 /// `virnucpro models check`

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         Command::Embed(args) => commands::embed::run(args, &cli.global),
         Command::Bench(args) => commands::bench::run(args, threads),
         Command::Models(args::ModelsCommand::Check(args)) => commands::models::check(args),
+        Command::Models(args::ModelsCommand::Fetch(args)) => {
+            commands::models::fetch(args, &cli.global)
+        }
         Command::Utils(args::UtilsCommand::ListDevices) => commands::utils::list_devices(threads),
         Command::Utils(args::UtilsCommand::Validate(args)) => commands::utils::validate(args),
     };

@@ -242,6 +242,7 @@ fn bad_flags_and_missing_models_are_clear_errors() {
         .args(["-L", "500", "-o"])
         .arg(&out)
         .env("HF_HOME", work.path())
+        .env("VIRNUCPRO_HOME", work.path())
         .env_remove("VIRNUCPRO_ESM")
         .env_remove("VIRNUCPRO_DNABERT")
         .env_remove("VIRNUCPRO_CLASSIFIER")

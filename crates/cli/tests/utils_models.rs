@@ -12,6 +12,7 @@ fn virnucpro(args: &[&str], hf_home: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_virnucpro"))
         .args(args)
         .env("HF_HOME", hf_home)
+        .env("VIRNUCPRO_HOME", hf_home.join("virnucpro"))
         .env_remove("VIRNUCPRO_ESM")
         .env_remove("VIRNUCPRO_DNABERT")
         .env_remove("VIRNUCPRO_CLASSIFIER")

@@ -2,6 +2,7 @@
 //! `prediction_results.txt` and `prediction_results_highestscore.csv`, resumable stage by stage.
 
 pub mod error;
+pub mod fetch;
 pub mod flow;
 pub mod locate;
 pub mod results;

@@ -48,11 +48,16 @@ pub fn find_dnabert(flag: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// The classifier for `length`: `flag` or `VIRNUCPRO_CLASSIFIER` (a file, or a directory holding
-/// `<length>_model.pth`).
+/// `<length>_model.pth`), else the one `models fetch` put in [`classifier_cache_dir`].
 pub fn find_classifier(flag: Option<&Path>, length: usize) -> Result<PathBuf> {
+    // Last: what `models fetch` downloaded.
+    let fetched = classifier_cache_dir()
+        .map(|d| d.join(format!("{length}_model.pth")))
+        .filter(|p| p.is_file());
     match flag
         .map(Path::to_path_buf)
         .or_else(|| env_path("VIRNUCPRO_CLASSIFIER"))
+        .or(fetched)
     {
         Some(p) => classifier_file(&p, length),
         None => Err(PredictError::Setup(format!(
@@ -66,6 +71,14 @@ fn env_path(var: &str) -> Option<PathBuf> {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// Where `models fetch` puts the classifiers: `$VIRNUCPRO_HOME/classifiers`, by default
+/// `~/.cache/virnucpro/classifiers`.
+pub fn classifier_cache_dir() -> Option<PathBuf> {
+    env_path("VIRNUCPRO_HOME")
+        .or_else(|| env_path("HOME").map(|h| h.join(".cache/virnucpro")))
+        .map(|h| h.join("classifiers"))
 }
 
 /// The Hugging Face hub cache directory.

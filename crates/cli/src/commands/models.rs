@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use virnucpro_predict::locate;
 
-use crate::args::ModelsCheckArgs;
+use crate::args::{GlobalArgs, ModelsCheckArgs, ModelsFetchArgs};
 
 fn size_of(path: &Path) -> u64 {
     if path.is_file() {
@@ -51,6 +51,21 @@ pub fn check(args: ModelsCheckArgs) -> Result<()> {
     let missing = found.iter().filter(|f| !**f).count();
     if missing > 0 {
         bail!("{missing} model(s) missing; see above");
+    }
+    Ok(())
+}
+
+/// Downloads the models `predict` needs.
+pub fn fetch(args: ModelsFetchArgs, global: &GlobalArgs) -> Result<()> {
+    let lengths: Vec<usize> = match args.length.as_str() {
+        "both" => vec![300, 500],
+        l => vec![l.parse()?],
+    };
+    tracing::info!(
+        "fetching ESM-2 3B (about 11 GB), DNABERT-S and the classifiers; this takes a while"
+    );
+    for f in virnucpro_predict::fetch::fetch(&lengths, !global.quiet)? {
+        println!("{:<14} {}", f.what, f.path.display());
     }
     Ok(())
 }
