@@ -28,13 +28,19 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Worker threads [default: all CPU cores]
-    #[arg(short = 't', long, global = true, value_name = "N")]
+    #[arg(
+        short = 't',
+        long,
+        global = true,
+        value_name = "N",
+        help_heading = "Global options"
+    )]
     pub threads: Option<NonZeroUsize>,
     /// More log output (-v: debug, -vv: trace); RUST_LOG overrides
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet", help_heading = "Global options")]
     pub verbose: u8,
     /// Only warnings and errors; no progress bars
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
 }
 
@@ -134,7 +140,8 @@ Sequence_ID, Prediction, score1 = P(others), score2 = P(virus)) and \
 prediction_results_highestscore.csv (one row per chunk: Is_Virus). A rerun after a crash \
 resumes; a finished run reruns instantly.\n\n\
 Models are looked up in this order: the flags, VIRNUCPRO_ESM / VIRNUCPRO_DNABERT / \
-VIRNUCPRO_CLASSIFIER, then the Hugging Face cache ($HF_HOME/hub).\n\nExample:\n  \
+VIRNUCPRO_CLASSIFIER, then the Hugging Face cache ($HF_HOME/hub) and what `virnucpro models \
+fetch` downloaded. `virnucpro models check` shows what would be used.\n\nExample:\n  \
 virnucpro predict contigs.fa.gz -L 500 -o results/ --classifier models/500_model.pth"
 )]
 pub struct PredictArgs {
