@@ -148,12 +148,7 @@ pub fn write(path: &Path, rows: &Rows, dim: usize, meta: &Metadata) -> Result<()
         write_contents(&file, rows, dim, meta).map_err(h5err(path, "cannot write"))?;
         file.close().map_err(h5err(path, "cannot close"))?;
     }
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| EngineError::file(path, "cannot sync", e))?;
-    temp.persist(path)
-        .map_err(|e| EngineError::file(path, "cannot rename into place", e.error))?;
-    virnucpro_seq::output::sync_parent_dir(path)?;
+    virnucpro_seq::output::persist_synced(temp, path)?;
     Ok(())
 }
 

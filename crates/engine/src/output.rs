@@ -104,12 +104,7 @@ pub fn merge(
         checkpoint::write_attributes(&file, &meta, total as u64).map_err(h5)?;
         file.close().map_err(h5)?;
     }
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| EngineError::file(output, "cannot sync", e))?;
-    temp.persist(output)
-        .map_err(|e| EngineError::file(output, "cannot rename into place", e.error))?;
-    virnucpro_seq::output::sync_parent_dir(output)?;
+    virnucpro_seq::output::persist_synced(temp, output)?;
     Ok(())
 }
 

@@ -422,11 +422,6 @@ fn save_embeddings(
         }
         file.close().map_err(h5)?;
     }
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| PredictError::file(path, e))?;
-    temp.persist(path)
-        .map_err(|e| PredictError::file(path, e.error))?;
-    virnucpro_seq::output::sync_parent_dir(path)?;
+    virnucpro_seq::output::persist_synced(temp, path)?;
     Ok(())
 }

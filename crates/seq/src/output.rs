@@ -63,14 +63,20 @@ impl AtomicFile {
             .writer
             .into_inner()
             .map_err(|e| SeqError::io(&path, "cannot write", e.into_error()))?;
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| SeqError::io(&path, "cannot sync", e))?;
-        temp.persist(&path)
-            .map_err(|e| SeqError::io(&path, "cannot rename into place", e.error))?;
-        sync_parent_dir(&path)?;
+        persist_synced(temp, &path)?;
         Ok(path)
     }
+}
+
+/// Finishes a temporary file written by other means (an HDF5 library, say): syncs it, renames
+/// it to `path` and syncs the directory, so `path` appears whole or not at all.
+pub fn persist_synced(temp: NamedTempFile, path: &Path) -> Result<(), SeqError> {
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| SeqError::io(path, "cannot sync", e))?;
+    temp.persist(path)
+        .map_err(|e| SeqError::io(path, "cannot rename into place", e.error))?;
+    sync_parent_dir(path)
 }
 
 /// A temporary file in `dir` (named `<prefix>XXXXXX.tmp`) for an output to be renamed into

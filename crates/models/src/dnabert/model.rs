@@ -12,7 +12,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use super::DnabertConfig;
 use crate::batch::PaddedBatch;
 use crate::error::{ModelError, Result};
-use crate::layers::{activation, alibi, attention, weights::Weights};
+use crate::layers::{activation, alibi, attention, weights, weights::Weights};
 use crate::pooling;
 use crate::precision::Precision;
 
@@ -41,14 +41,7 @@ impl Dnabert {
     /// Loads a DNABERT-S directory (`config.json` and `pytorch_model.bin` or
     /// `model.safetensors`, keys with or without the `bert.` prefix).
     pub fn load(dir: &Path, device: &Device, precision: Precision) -> Result<Self> {
-        let config_path = dir.join("config.json");
-        if !config_path.is_file() {
-            return Err(ModelError::MissingFile {
-                dir: dir.to_path_buf(),
-                what: "config.json",
-                expected: "the config.json of DNABERT-S".into(),
-            });
-        }
+        let config_path = weights::config_path(dir, "DNABERT-S")?;
         let config = DnabertConfig::from_file(&config_path)?;
         let dtype = precision.dtype();
         let weights = Weights::open(

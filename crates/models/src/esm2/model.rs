@@ -12,7 +12,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use super::{Esm2Config, EsmAlphabet};
 use crate::batch::{PackedBatch, PaddedBatch};
 use crate::error::{ModelError, Result};
-use crate::layers::{activation, attention, rotary, rotary::Rotary, weights::Weights};
+use crate::layers::{activation, attention, rotary, rotary::Rotary, weights, weights::Weights};
 use crate::pooling;
 use crate::precision::Precision;
 
@@ -61,14 +61,7 @@ impl Esm2 {
     /// Loads a Hugging Face ESM-2 directory (`config.json` and `model.safetensors` or
     /// `pytorch_model.bin`) onto `device` in `precision`.
     pub fn load(dir: &Path, device: &Device, precision: Precision) -> Result<Self> {
-        let config_path = dir.join("config.json");
-        if !config_path.is_file() {
-            return Err(ModelError::MissingFile {
-                dir: dir.to_path_buf(),
-                what: "config.json",
-                expected: "the config.json of an ESM-2 model".into(),
-            });
-        }
+        let config_path = weights::config_path(dir, "an ESM-2 model")?;
         let config = Esm2Config::from_file(&config_path)?;
         let dtype = precision.dtype();
         let weights = Weights::open(

@@ -93,6 +93,20 @@ impl Weights {
     }
 }
 
+/// `dir/config.json`, or an error saying that `dir` is not a `model` directory.
+pub fn config_path(dir: &Path, model: &str) -> Result<PathBuf> {
+    let path = dir.join("config.json");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ModelError::MissingFile {
+            dir: dir.to_path_buf(),
+            what: "config.json",
+            expected: format!("the config.json of {model}"),
+        })
+    }
+}
+
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()
