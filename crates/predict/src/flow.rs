@@ -58,6 +58,11 @@ pub trait Reporter: Sync {
     fn warn(&self, message: &str);
     /// A progress sink for an embedding stage.
     fn embed_progress(&self, model: &str) -> Box<dyn virnucpro_engine::Progress + '_>;
+    /// Wraps the input file read by the chunk+translate stage (for a bar over its bytes); by
+    /// default, reads it as it is.
+    fn wrap_input(&self, _path: &Path, file: std::fs::File) -> Box<dyn std::io::Read + Send> {
+        Box::new(file)
+    }
 }
 
 /// What a prediction did.
@@ -180,9 +185,11 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         summary.frames = count_records(&nucleotide)?;
         reporter.stage("chunk+translate", "done in an earlier run", 0.0);
     } else {
+        let file = virnucpro_seq::fasta::open_input(&req.input)?;
+        let reader = FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, file))?;
         let s = virnucpro_seq::run(
             Stages::ChunkAndTranslate { length: req.length },
-            FastaReader::open(&req.input)?,
+            reader,
             &OutputPaths {
                 chunked: Some(chunked.clone()),
                 nucleotide: Some(nucleotide.clone()),

@@ -43,6 +43,17 @@ impl Reporter for LogReporter {
     fn embed_progress(&self, model: &str) -> Box<dyn virnucpro_engine::Progress + '_> {
         Box::new(EmbedBar::new(model, self.quiet))
     }
+
+    fn wrap_input(
+        &self,
+        path: &std::path::Path,
+        file: std::fs::File,
+    ) -> Box<dyn std::io::Read + Send> {
+        // Cleared when the stage drops the reader.
+        let bar = crate::progress::file_bar(path, "chunk", self.quiet)
+            .with_finish(indicatif::ProgressFinish::AndClear);
+        Box::new(bar.wrap_read(file))
+    }
 }
 
 /// Runs the prediction.
