@@ -4,26 +4,32 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A bar over the bytes of `path` read so far (compressed bytes for compressed input).
-pub fn file_bar(path: &Path, label: &str, quiet: bool) -> ProgressBar {
-    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let bar = ProgressBar::with_draw_target(
-        Some(total),
-        if quiet {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        },
-    );
+/// A bar of length `total` drawn with `template`, labelled `label`, hidden when `quiet`.
+fn styled_bar(total: u64, template: &str, label: &str, quiet: bool) -> ProgressBar {
+    let target = if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        )
-        .expect("the template is valid")
-        .progress_chars("=> "),
+        ProgressStyle::with_template(template)
+            .expect("the template is valid")
+            .progress_chars("=> "),
     );
     bar.set_prefix(label.to_string());
     bar
+}
+
+/// A bar over the bytes of `path` read so far (compressed bytes for compressed input).
+pub fn file_bar(path: &Path, label: &str, quiet: bool) -> ProgressBar {
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    styled_bar(
+        total,
+        "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        label,
+        quiet,
+    )
 }
 
 /// A bar over sequences for the embedding engine: starts at the resumed count, shows
@@ -37,22 +43,12 @@ pub struct EmbedBar {
 impl EmbedBar {
     /// A bar labelled `label`, hidden when `quiet`.
     pub fn new(label: &str, quiet: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(
-            Some(0),
-            if quiet {
-                ProgressDrawTarget::hidden()
-            } else {
-                ProgressDrawTarget::stderr()
-            },
+        let bar = styled_bar(
+            0,
+            "{prefix:>8} [{bar:30}] {pos}/{len} seqs {per_sec} {msg} ETA {eta}",
+            label,
+            quiet,
         );
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>8} [{bar:30}] {pos}/{len} seqs {per_sec} {msg} ETA {eta}",
-            )
-            .expect("the template is valid")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(label.to_string());
         EmbedBar {
             bar,
             started: std::time::Instant::now(),
