@@ -118,6 +118,16 @@ pub fn path(checkpoints: &Path, rank: usize, batch_idx: u64) -> PathBuf {
         .join(format!("batch_{batch_idx:05}.h5"))
 }
 
+/// The worker rank a checkpoint path belongs to (its `shard_<rank>` directory).
+pub fn rank_of(path: &Path) -> Option<usize> {
+    path.parent()?
+        .file_name()?
+        .to_str()?
+        .strip_prefix("shard_")?
+        .parse()
+        .ok()
+}
+
 fn h5err<'a>(path: &'a Path, action: &'static str) -> impl Fn(hdf5::Error) -> EngineError + 'a {
     move |e| EngineError::file(path, action, e)
 }

@@ -152,3 +152,21 @@ pub fn dtype_name(p: Precision) -> &'static str {
         Precision::BF16 => "bfloat16",
     }
 }
+
+/// Loads one copy of the encoder `kind` per worker: `per_device` copies on each of `devices`.
+/// Each worker owns its copy, so workers never share a device's memory or a lock.
+pub fn load_workers(
+    kind: &str,
+    dir: &std::path::Path,
+    devices: &[Device],
+    per_device: usize,
+    precision: Precision,
+) -> Result<Vec<Box<dyn Encoder>>> {
+    let mut workers = Vec::new();
+    for device in devices {
+        for _ in 0..per_device.max(1) {
+            workers.push(load(kind, dir, device, precision)?);
+        }
+    }
+    Ok(workers)
+}

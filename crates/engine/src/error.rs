@@ -48,6 +48,9 @@ pub enum EngineError {
         /// The signal number (2 = SIGINT, 15 = SIGTERM).
         signal: i32,
     },
+    /// Every model worker failed; the run cannot go on.
+    #[error("every model worker failed, so the run stopped (finished batches are checkpointed; rerun to resume):\n  {}", .0.join("\n  "))]
+    WorkersFailed(Vec<String>),
     /// An internal invariant broke (a sequence missing or repeated in the output).
     #[error("{0}")]
     Integrity(String),

@@ -1,5 +1,5 @@
 //! The virnucpro inference engine: turns a FASTA of sequences into one embedding per sequence
-//! with one model on one device.
+//! with one model on one or many devices.
 //!
 //! It owns what the models do not: batching under a token budget (first-fit decreasing for
 //! packed ESM-2, length-sorted padded batches for DNABERT-S), a pipeline in which the device
@@ -9,13 +9,16 @@
 pub mod checkpoint;
 pub mod encoder;
 pub mod error;
+pub mod fault;
 pub mod fingerprint;
 pub mod output;
 pub mod packing;
 pub mod runner;
 pub mod stop;
+pub mod worker;
 
 pub use encoder::{DnabertEncoder, Encoder, Esm2Encoder};
 pub use error::{EngineError, Result};
 pub use runner::{embed_file, NoProgress, Options, Progress, Summary};
 pub use stop::StopFlag;
+pub use worker::WorkerReport;

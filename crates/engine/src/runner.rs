@@ -1,15 +1,17 @@
 //! The embedding run: FASTA in, one embedding per sequence out, in input order, resumable.
 //!
 //! Three stages run at once, joined by bounded channels: a feeder thread reads the input,
-//! tokenises and plans batches under the token budget; the calling thread runs the model on one
-//! batch after another; a writer thread collects results and writes checkpoints in the
-//! background. The model never waits on disk. On success the checkpoints are merged into the
-//! output in input order and removed.
+//! tokenises and plans batches under the token budget; one worker thread per model copy (one
+//! per GPU, or `--workers N` on the CPU) pulls batches from the shared queue and runs the model;
+//! a writer thread collects results and writes each worker's checkpoints in the background.
+//! The model never waits on disk. On success the checkpoints are merged into the output in input
+//! order, every sequence checked to be there exactly once, and removed.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError};
+use std::collections::HashMap;
 use virnucpro_seq::FastaReader;
 
 use crate::checkpoint::{self, Metadata, Rows, Trigger};
@@ -19,6 +21,7 @@ use crate::fingerprint::InputFingerprint;
 use crate::output;
 use crate::packing::{self, Efficiency};
 use crate::stop::StopFlag;
+use crate::worker::{self, Job, Queue, WorkerReport};
 
 /// How a run batches and checkpoints.
 #[derive(Debug, Clone)]
@@ -33,8 +36,6 @@ pub struct Options {
     pub force_restart: bool,
     /// Keep the checkpoints after the output is written.
     pub keep_checkpoints: bool,
-    /// Worker rank: checkpoints go to `shard_<rank>`.
-    pub rank: usize,
 }
 
 impl Default for Options {
@@ -45,7 +46,6 @@ impl Default for Options {
             checkpoint_every: Duration::from_secs(300),
             force_restart: false,
             keep_checkpoints: false,
-            rank: 0,
         }
     }
 }
@@ -87,8 +87,30 @@ pub struct Summary {
     pub corrupt: Vec<(PathBuf, String)>,
     /// Real tokens against computed slots and capacity.
     pub efficiency: Efficiency,
-    /// Seconds spent in the model.
+    /// Seconds spent in the model, all workers together.
     pub model_seconds: f64,
+    /// Seconds the embedding took from the first batch planned to the last row written.
+    pub wall_seconds: f64,
+    /// What each worker did.
+    pub workers: Vec<WorkerReport>,
+}
+
+impl Summary {
+    /// How well the workers scaled: the run's tokens per second against the sum of each
+    /// worker's own rate while busy (1.0 = no worker ever waited for work).
+    pub fn scaling_efficiency(&self) -> f64 {
+        let tokens: u64 = self.workers.iter().map(|w| w.tokens).sum();
+        let ideal: f64 = self
+            .workers
+            .iter()
+            .filter(|w| w.busy_seconds > 0.0)
+            .map(WorkerReport::tokens_per_second)
+            .sum();
+        if ideal <= 0.0 || self.wall_seconds <= 0.0 {
+            return 1.0;
+        }
+        (tokens as f64 / self.wall_seconds / ideal).min(1.0)
+    }
 }
 
 /// Where the checkpoints of output `output` live: `<output dir>/checkpoints`.
@@ -99,10 +121,11 @@ pub fn checkpoint_dir(output: &Path) -> PathBuf {
         .join("checkpoints")
 }
 
-/// Embeds every record of `input` with `encoder` and writes `output` (HDF5: `ids`,
-/// `embeddings`, attributes), resuming from the checkpoints of an earlier run.
+/// Embeds every record of `input` with `workers` (one model copy each, all of the same model)
+/// and writes `output` (HDF5: `ids`, `embeddings`, attributes), resuming from the checkpoints of
+/// an earlier run, whatever its number of workers.
 pub fn embed_file(
-    encoder: &dyn Encoder,
+    workers: &[&dyn Encoder],
     input: &Path,
     output: &Path,
     model_fingerprint: &str,
@@ -110,6 +133,21 @@ pub fn embed_file(
     progress: &dyn Progress,
     stop: &StopFlag,
 ) -> Result<Summary> {
+    let Some(&encoder) = workers.first() else {
+        return Err(EngineError::Integrity(
+            "no model worker was given to the run".to_string(),
+        ));
+    };
+    if let Some(other) = workers
+        .iter()
+        .find(|w| w.name() != encoder.name() || w.dim() != encoder.dim())
+    {
+        return Err(EngineError::Integrity(format!(
+            "the workers hold different models ({} and {})",
+            encoder.name(),
+            other.name()
+        )));
+    }
     let checkpoints = checkpoint_dir(output);
     if options.force_restart && checkpoints.exists() {
         std::fs::remove_dir_all(&checkpoints)
@@ -142,20 +180,13 @@ pub fn embed_file(
         total,
         ..Summary::default()
     };
-    let resume = resume(
-        &checkpoints,
-        encoder.dim(),
-        &meta,
-        total,
-        options.rank,
-        &mut summary,
-    )?;
+    let resume = resume(&checkpoints, encoder.dim(), &meta, total, &mut summary)?;
     summary.resumed = resume.done_count;
     progress.begin(total, resume.done_count);
 
     let outcome = if resume.done_count < total {
         run_pipeline(
-            encoder,
+            workers,
             input,
             &checkpoints,
             &meta,
@@ -187,8 +218,8 @@ struct Resume {
     /// `done[i]`: input sequence `i` is in a valid checkpoint.
     done: Vec<bool>,
     done_count: u64,
-    /// The next free batch number of this rank.
-    next_batch: u64,
+    /// The next free batch number of each rank that has checkpoints.
+    next_batch: HashMap<usize, u64>,
 }
 
 fn resume(
@@ -196,13 +227,11 @@ fn resume(
     dim: usize,
     meta: &Metadata,
     total: u64,
-    rank: usize,
     summary: &mut Summary,
 ) -> Result<Resume> {
     let mut done = vec![false; total as usize];
     let mut done_count = 0;
-    let mut next_batch = 0;
-    let own_shard = checkpoints.join(format!("shard_{rank}"));
+    let mut next_batch = HashMap::new();
     for path in checkpoint::list(checkpoints)? {
         let loaded = match checkpoint::read(&path, dim) {
             Ok(loaded) => loaded,
@@ -227,8 +256,9 @@ fn resume(
                 what: "input",
             });
         }
-        if path.starts_with(&own_shard) {
-            next_batch = next_batch.max(loaded.batch_idx + 1);
+        if let Some(rank) = checkpoint::rank_of(&path) {
+            let next = next_batch.entry(rank).or_insert(0);
+            *next = (*next).max(loaded.batch_idx + 1);
         }
         for &index in &loaded.rows.indices {
             let slot = done.get_mut(index as usize).ok_or_else(|| {
@@ -250,20 +280,13 @@ fn resume(
     })
 }
 
-/// One planned batch: ids, input positions and token ids.
-struct Job {
-    ids: Vec<String>,
-    indices: Vec<u64>,
-    tokens: Vec<Vec<u32>>,
-}
-
 /// Sequences are planned in windows of this many budgets' worth of tokens: big enough for
 /// first-fit to pack well, small enough to keep memory flat.
 const WINDOW_BUDGETS: usize = 64;
 
 #[allow(clippy::too_many_arguments)]
 fn run_pipeline(
-    encoder: &dyn Encoder,
+    workers: &[&dyn Encoder],
     input: &Path,
     checkpoints: &Path,
     meta: &Metadata,
@@ -273,167 +296,206 @@ fn run_pipeline(
     stop: &StopFlag,
     summary: &mut Summary,
 ) -> Result<()> {
-    let (job_tx, job_rx) = bounded::<Job>(4);
-    let (rows_tx, rows_rx) = bounded::<Rows>(64);
+    let encoder = workers[0];
+    let (job_tx, job_rx) = bounded::<Job>(2 * workers.len() + 2);
+    let (rows_tx, rows_rx) = bounded::<(usize, Rows)>(64);
+    let queue = Queue::new(job_rx, workers.len());
     let dim = encoder.dim();
     let budget = options.token_budget.max(1);
+    let started = Instant::now();
 
     std::thread::scope(|scope| -> Result<()> {
+        let queue = &queue;
         // Feeder: read, skip finished ids, tokenise, plan.
         let feeder = scope.spawn(move || -> Result<Efficiency> {
             let mut efficiency = Efficiency::default();
-            let mut window: Vec<(String, u64, Vec<u32>)> = Vec::new();
-            let mut window_tokens = 0;
-            let flush = |window: &mut Vec<(String, u64, Vec<u32>)>,
-                         efficiency: &mut Efficiency|
-             -> bool {
-                let lengths: Vec<usize> = window.iter().map(|w| w.2.len()).collect();
-                let plan = if encoder.packed() {
-                    packing::first_fit_decreasing(&lengths, budget)
-                } else {
-                    packing::padded_batches(&lengths, budget)
-                };
-                let mut items: Vec<Option<(String, u64, Vec<u32>)>> =
-                    window.drain(..).map(Some).collect();
-                for batch in plan {
-                    let mut job = Job {
-                        ids: Vec::new(),
-                        indices: Vec::new(),
-                        tokens: Vec::new(),
-                    };
-                    for i in batch {
-                        let (id, index, tokens) = items[i].take().expect("each item planned once");
-                        job.ids.push(id);
-                        job.indices.push(index);
-                        job.tokens.push(tokens);
-                    }
-                    let lens: Vec<usize> = job.tokens.iter().map(Vec::len).collect();
-                    efficiency.add(&lens, !encoder.packed(), budget);
-                    if stop.signal().is_some() || job_tx.send(job).is_err() {
-                        return false;
-                    }
-                }
-                true
-            };
-            let mut reader = FastaReader::open(input)?;
-            for (index, record) in (0u64..).zip(reader.by_ref()) {
-                let record = record?;
-                if resume.done[index as usize] {
-                    continue;
-                }
-                let seq = String::from_utf8_lossy(&record.seq);
-                let tokens = encoder
-                    .tokenize(&seq)
-                    .map_err(|message| EngineError::Sequence {
-                        path: input.to_path_buf(),
-                        id: record.id.clone(),
-                        message,
-                    })?;
-                window_tokens += tokens.len();
-                window.push((record.id, index, tokens));
-                if window_tokens >= WINDOW_BUDGETS * budget {
-                    window_tokens = 0;
-                    if !flush(&mut window, &mut efficiency) {
-                        return Ok(efficiency);
-                    }
-                }
-            }
-            if !window.is_empty() {
-                flush(&mut window, &mut efficiency);
-            }
-            Ok(efficiency)
+            let fed = feed(encoder, input, &resume.done, budget, stop, |job| {
+                let lens: Vec<usize> = job.tokens.iter().map(Vec::len).collect();
+                efficiency.add(&lens, !encoder.packed(), budget);
+                queue.planning(job.ids.len() as u64);
+                queue.offer(&job_tx, job)
+            });
+            queue.feeding_finished();
+            fed.map(|()| efficiency)
         });
 
-        // Writer: collect rows, checkpoint on count or time, and at the end.
+        // Writer: collect rows, checkpoint each worker's on count or time, and at the end.
+        let next_batch = resume.next_batch;
         let writer = scope.spawn(move || -> Result<u64> {
-            let mut pending = Rows::default();
-            let mut batch_idx = resume.next_batch;
+            let mut shards: HashMap<usize, Shard> = HashMap::new();
             let mut written = 0u64;
-            let mut last = Instant::now();
-            let mut write = |pending: &mut Rows, trigger: Trigger| -> Result<()> {
-                let rows = std::mem::take(pending);
+            let mut write = |rank: usize, shard: &mut Shard, trigger: Trigger| -> Result<()> {
+                let rows = std::mem::take(&mut shard.pending);
                 let meta = Metadata {
-                    batch_idx,
+                    batch_idx: shard.next_batch,
                     trigger,
                     ..meta.clone()
                 };
                 checkpoint::write(
-                    &checkpoint::path(checkpoints, options.rank, batch_idx),
+                    &checkpoint::path(checkpoints, rank, shard.next_batch),
                     &rows,
                     dim,
                     &meta,
                 )?;
-                batch_idx += 1;
+                shard.next_batch += 1;
+                shard.last = Instant::now();
                 written += 1;
                 Ok(())
             };
             loop {
                 match rows_rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(rows) => {
-                        pending.append(rows);
-                        if pending.len() as u64 >= options.checkpoint_every_seqs {
-                            write(&mut pending, Trigger::Sequences)?;
-                            last = Instant::now();
+                    Ok((rank, rows)) => {
+                        let shard = shards.entry(rank).or_insert_with(|| Shard {
+                            pending: Rows::default(),
+                            next_batch: next_batch.get(&rank).copied().unwrap_or(0),
+                            last: Instant::now(),
+                        });
+                        shard.pending.append(rows);
+                        if shard.pending.len() as u64 >= options.checkpoint_every_seqs {
+                            write(rank, shard, Trigger::Sequences)?;
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
-                if !pending.is_empty() && last.elapsed() >= options.checkpoint_every {
-                    write(&mut pending, Trigger::Time)?;
-                    last = Instant::now();
+                for (&rank, shard) in shards.iter_mut() {
+                    if !shard.pending.is_empty() && shard.last.elapsed() >= options.checkpoint_every
+                    {
+                        write(rank, shard, Trigger::Time)?;
+                    }
                 }
             }
-            if !pending.is_empty() {
-                let trigger = if stop.signal().is_some() {
-                    Trigger::Signal
-                } else {
-                    Trigger::Final
-                };
-                write(&mut pending, trigger)?;
+            let trigger = if stop.signal().is_some() {
+                Trigger::Signal
+            } else {
+                Trigger::Final
+            };
+            let mut ranks: Vec<usize> = shards.keys().copied().collect();
+            ranks.sort_unstable();
+            for rank in ranks {
+                let shard = shards.get_mut(&rank).expect("listed above");
+                if !shard.pending.is_empty() {
+                    write(rank, shard, trigger)?;
+                }
             }
             Ok(written)
         });
 
-        // The model, on this thread: one batch after another until the input ends or a signal.
-        let mut model_result = Ok(());
-        for job in job_rx.iter() {
-            let started = Instant::now();
-            let refs: Vec<&[u32]> = job.tokens.iter().map(Vec::as_slice).collect();
-            let embeddings = match encoder.embed(&refs) {
-                Ok(e) => e,
-                Err(e) => {
-                    model_result = Err(e);
-                    break;
-                }
-            };
-            summary.model_seconds += started.elapsed().as_secs_f64();
-            let tokens: usize = job.tokens.iter().map(Vec::len).sum();
-            let n = job.ids.len() as u64;
-            summary.batches += 1;
-            summary.computed += n;
-            if rows_tx
-                .send(Rows {
-                    ids: job.ids,
-                    indices: job.indices,
-                    embeddings,
-                })
-                .is_err()
-            {
-                break; // the writer failed; its error is reported below
-            }
-            progress.advance(n, tokens as u64);
-            if stop.signal().is_some() {
-                break;
-            }
-        }
-        drop(job_rx);
+        // The workers: one thread per model copy, all on the shared queue.
+        let handles: Vec<_> = workers
+            .iter()
+            .enumerate()
+            .map(|(rank, &encoder)| {
+                let rows_tx = rows_tx.clone();
+                scope.spawn(move || worker::run(rank, encoder, queue, &rows_tx, progress, stop))
+            })
+            .collect();
         drop(rows_tx);
+        let mut failures = Vec::new();
+        for handle in handles {
+            let (report, failure) = handle.join().expect("a worker catches its model's panics");
+            summary.model_seconds += report.busy_seconds;
+            summary.batches += report.batches;
+            summary.computed += report.sequences;
+            if let Some(error) = failure {
+                failures.push((report.rank, report.device.clone(), error));
+            }
+            summary.workers.push(report);
+        }
+        summary.wall_seconds = started.elapsed().as_secs_f64();
+        // With every worker gone the feeder's offers are refused and it returns.
+        queue.close();
         let written = writer.join().expect("the checkpoint writer does not panic");
         let fed = feeder.join().expect("the feeder does not panic");
-        model_result?;
-        summary.checkpoints_written = written?;
+        summary.checkpoints_written = *written.as_ref().unwrap_or(&0);
+        written?;
         summary.efficiency = fed?;
+        if queue.aborted() && failures.len() == workers.len() {
+            return Err(if failures.len() == 1 {
+                failures.pop().expect("one failure").2
+            } else {
+                EngineError::WorkersFailed(
+                    failures
+                        .into_iter()
+                        .map(|(rank, device, e)| format!("worker {rank} ({device}): {e}"))
+                        .collect(),
+                )
+            });
+        }
         Ok(())
     })
+}
+
+/// A worker's checkpoint state in the writer.
+struct Shard {
+    pending: Rows,
+    next_batch: u64,
+    last: Instant,
+}
+
+/// Reads `input`, skips the sequences `done`, tokenises the rest and plans them into batches,
+/// handing each to `send` (which answers false when nobody takes batches any more).
+fn feed(
+    encoder: &dyn Encoder,
+    input: &Path,
+    done: &[bool],
+    budget: usize,
+    stop: &StopFlag,
+    mut send: impl FnMut(Job) -> bool,
+) -> Result<()> {
+    let mut window: Vec<(String, u64, Vec<u32>)> = Vec::new();
+    let mut window_tokens = 0;
+    let mut flush = |window: &mut Vec<(String, u64, Vec<u32>)>| -> bool {
+        let lengths: Vec<usize> = window.iter().map(|w| w.2.len()).collect();
+        let plan = if encoder.packed() {
+            packing::first_fit_decreasing(&lengths, budget)
+        } else {
+            packing::padded_batches(&lengths, budget)
+        };
+        let mut items: Vec<Option<(String, u64, Vec<u32>)>> = window.drain(..).map(Some).collect();
+        for batch in plan {
+            let mut job = Job {
+                ids: Vec::new(),
+                indices: Vec::new(),
+                tokens: Vec::new(),
+            };
+            for i in batch {
+                let (id, index, tokens) = items[i].take().expect("each item planned once");
+                job.ids.push(id);
+                job.indices.push(index);
+                job.tokens.push(tokens);
+            }
+            if stop.signal().is_some() || !send(job) {
+                return false;
+            }
+        }
+        true
+    };
+    let mut reader = FastaReader::open(input)?;
+    for (index, record) in (0u64..).zip(reader.by_ref()) {
+        let record = record?;
+        if done[index as usize] {
+            continue;
+        }
+        let seq = String::from_utf8_lossy(&record.seq);
+        let tokens = encoder
+            .tokenize(&seq)
+            .map_err(|message| EngineError::Sequence {
+                path: input.to_path_buf(),
+                id: record.id.clone(),
+                message,
+            })?;
+        window_tokens += tokens.len();
+        window.push((record.id, index, tokens));
+        if window_tokens >= WINDOW_BUDGETS * budget {
+            window_tokens = 0;
+            if !flush(&mut window) {
+                return Ok(());
+            }
+        }
+    }
+    if !window.is_empty() {
+        flush(&mut window);
+    }
+    Ok(())
 }

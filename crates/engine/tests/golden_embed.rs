@@ -29,7 +29,7 @@ fn embed(kind: &str, model: &Path, input: &Path, out: &Path, budget: usize) -> o
     };
     let fp = fingerprint::model_fingerprint(model).unwrap();
     virnucpro_engine::embed_file(
-        enc.as_ref(),
+        &[enc.as_ref()],
         input,
         out,
         &fp,

@@ -50,25 +50,40 @@ impl std::str::FromStr for Precision {
     }
 }
 
-/// Parses `cpu`, `cuda` (GPU 0) or `cuda:N` into a device.
+/// Parses one device: `cpu`, `cuda` (GPU 0) or `cuda:N`.
 pub fn parse_device(spec: &str) -> Result<Device> {
+    Ok(parse_devices(spec)?.swap_remove(0))
+}
+
+/// Parses a device list: `cpu`; `cuda` (every visible GPU); `cuda:N`; or `cuda:0,2` (a subset).
+/// Each GPU is opened, so a device that is not there is an error here, not later.
+pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
     let spec = spec.trim().to_ascii_lowercase();
     if spec == "cpu" {
-        return Ok(Device::Cpu);
+        return Ok(vec![Device::Cpu]);
     }
-    let ordinal = match spec.strip_prefix("cuda") {
-        Some("") => 0,
-        Some(rest) => rest
-            .strip_prefix(':')
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| {
-                ModelError::Input(format!("unknown device '{spec}'; use cpu, cuda or cuda:N"))
-            })?,
-        None => {
-            return Err(ModelError::Input(format!(
-                "unknown device '{spec}'; use cpu, cuda or cuda:N"
-            )))
+    let unknown = || {
+        ModelError::Input(format!(
+            "unknown device '{spec}'; use cpu, cuda (every GPU), cuda:N or cuda:N,M,..."
+        ))
+    };
+    let ordinals: Option<Vec<usize>> = match spec.strip_prefix("cuda") {
+        Some("") => None,
+        Some(rest) => {
+            let list = rest.strip_prefix(':').ok_or_else(unknown)?;
+            let mut ordinals = Vec::new();
+            for n in list.split(',') {
+                let n: usize = n.trim().parse().map_err(|_| unknown())?;
+                if ordinals.contains(&n) {
+                    return Err(ModelError::Input(format!(
+                        "device '{spec}' names cuda:{n} twice"
+                    )));
+                }
+                ordinals.push(n);
+            }
+            Some(ordinals)
         }
+        None => return Err(unknown()),
     };
     if !candle_core::utils::cuda_is_available() {
         return Err(ModelError::Input(format!(
@@ -76,7 +91,29 @@ pub fn parse_device(spec: &str) -> Result<Device> {
              (rebuild with --features cuda) or no GPU is visible"
         )));
     }
-    Ok(Device::new_cuda(ordinal)?)
+    match ordinals {
+        Some(ordinals) => ordinals
+            .into_iter()
+            .map(|n| {
+                Device::new_cuda(n).map_err(|e| {
+                    ModelError::Input(format!(
+                        "cannot open cuda:{n} ({e}); see `virnucpro utils list-devices`"
+                    ))
+                })
+            })
+            .collect(),
+        None => {
+            let all: Vec<Device> = (0..).map_while(|n| Device::new_cuda(n).ok()).collect();
+            if all.is_empty() {
+                return Err(ModelError::Input(
+                    "device 'cuda' asked for, but no GPU could be opened (driver? \
+                     CUDA_VISIBLE_DEVICES?)"
+                        .to_string(),
+                ));
+            }
+            Ok(all)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +127,9 @@ mod tests {
         assert!(parse_device("cpu").unwrap().is_cpu());
         assert!(parse_device("tpu").is_err());
         assert!(parse_device("cuda:x").is_err());
+        assert_eq!(parse_devices("cpu").unwrap().len(), 1);
+        assert!(parse_devices("cuda:0,0").is_err());
+        assert!(parse_devices("cuda:0,").is_err());
         assert_eq!(Precision::default_for(&Device::Cpu), Precision::F32);
     }
 }

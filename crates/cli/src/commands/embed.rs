@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use virnucpro_engine::{encoder, fingerprint, Options, StopFlag};
-use virnucpro_models::{parse_device, Precision};
+use virnucpro_engine::{encoder, fault, fingerprint, Options, StopFlag};
+use virnucpro_models::{parse_devices, Precision};
 
 use crate::args::{EmbedArgs, GlobalArgs};
 use crate::progress::EmbedBar;
@@ -24,19 +24,29 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
         bail!("--checkpoint-every-secs must be a positive number of seconds");
     }
     let started = Instant::now();
-    let device = parse_device(&args.device)?;
+    let devices = parse_devices(&args.device)?;
+    let device = devices[0].clone();
     let precision = match &args.precision {
         Some(p) => p.parse::<Precision>()?,
         None => Precision::default_for(&device),
     };
     let model_fingerprint = fingerprint::model_fingerprint(&args.model)
         .with_context(|| format!("cannot read the model directory {}", args.model.display()))?;
-    let encoder = encoder::load(args.kind.name(), &args.model, &device, precision)?;
+    let workers = encoder::load_workers(
+        args.kind.name(),
+        &args.model,
+        &devices,
+        args.workers as usize,
+        precision,
+    )?;
+    let workers = fault::inject(workers, fault::from_env().map_err(anyhow::Error::msg)?);
+    let encoder = workers[0].as_ref();
     tracing::info!(
-        "{} loaded from {} ({} dims, {precision:?} on {}) in {:.1} s",
+        "{} loaded from {} ({} dims, {precision:?}; {} worker(s) on {}) in {:.1} s",
         encoder.name(),
         args.model.display(),
         encoder.dim(),
+        workers.len(),
         args.device,
         started.elapsed().as_secs_f64()
     );
@@ -49,14 +59,14 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
         checkpoint_every: Duration::from_secs_f64(args.checkpoint_every_secs),
         force_restart: args.force_restart,
         keep_checkpoints: args.keep_checkpoints,
-        rank: 0,
     };
     let stop = StopFlag::new();
     stop.install_signal_handlers()
         .context("cannot install the SIGINT/SIGTERM handlers")?;
     let bar = EmbedBar::new(encoder.name(), global.quiet);
+    let refs: Vec<&dyn encoder::Encoder> = workers.iter().map(|w| w.as_ref()).collect();
     let summary = virnucpro_engine::embed_file(
-        encoder.as_ref(),
+        &refs,
         &args.input,
         &args.output,
         &model_fingerprint,
@@ -82,10 +92,47 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
         100.0 * e.useful_fraction(),
         100.0 * e.fill()
     );
+    report_workers(&summary);
     tracing::info!(
         "embeddings written to {} in {:.1} s",
         args.output.display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Logs each worker's throughput and the scaling efficiency when several workers ran.
+pub fn report_workers(summary: &virnucpro_engine::Summary) {
+    if summary.workers.len() < 2 {
+        return;
+    }
+    for w in &summary.workers {
+        tracing::info!(
+            "worker {} ({}): {} batches, {} sequences, {:.0} tokens/s while busy{}{}",
+            w.rank,
+            w.device,
+            w.batches,
+            w.sequences,
+            w.tokens_per_second(),
+            if w.oom_splits > 0 {
+                format!(
+                    ", {} batches split after running out of memory",
+                    w.oom_splits
+                )
+            } else {
+                String::new()
+            },
+            match &w.failure {
+                Some(f) => format!("; retired: {f}"),
+                None => String::new(),
+            }
+        );
+    }
+    tracing::info!(
+        "{} workers: {:.0} tokens/s together, scaling efficiency {:.0} %",
+        summary.workers.len(),
+        summary.workers.iter().map(|w| w.tokens).sum::<u64>() as f64
+            / summary.wall_seconds.max(1e-9),
+        100.0 * summary.scaling_efficiency()
+    );
 }

@@ -49,7 +49,7 @@ pub fn run(args: BenchEngineArgs) -> Result<()> {
         };
         let started = Instant::now();
         let summary = virnucpro_engine::embed_file(
-            &encoder,
+            &[&encoder],
             &input,
             &dir.join("out.h5"),
             "bench-random-weights",

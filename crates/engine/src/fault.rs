@@ -1,0 +1,173 @@
+//! Injected worker failures, so that recovery can be tested without a GPU that breaks.
+//!
+//! A [`Fault`] names a worker, a kind of failure and after how many good batches it starts;
+//! [`FaultyEncoder`] wraps that worker's encoder and fails as told. The CLI reads one from
+//! `VIRNUCPRO_INJECT_FAULT` (for example `1:error:2`); nothing else uses it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use candle_core::Device;
+use virnucpro_models::{ModelError, Precision};
+
+use crate::encoder::Encoder;
+use crate::error::Result;
+
+/// How the injected failure shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Every batch from then on returns an error (a lost device).
+    Error,
+    /// The model panics (a bug in a worker thread).
+    Panic,
+    /// Batches of more than one sequence run out of memory; single sequences pass.
+    OutOfMemory,
+}
+
+/// Which worker fails, how, and after how many good batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The worker's rank.
+    pub rank: usize,
+    /// The failure.
+    pub kind: FaultKind,
+    /// Good batches before the first failure.
+    pub after_batches: u64,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    /// Parses `RANK:KIND:AFTER`, KIND one of `error`, `panic`, `oom`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let usage = || format!("'{s}': expected RANK:KIND:AFTER with KIND error, panic or oom");
+        let parts: Vec<&str> = s.split(':').collect();
+        let [rank, kind, after] = parts.as_slice() else {
+            return Err(usage());
+        };
+        Ok(Fault {
+            rank: rank.parse().map_err(|_| usage())?,
+            kind: match *kind {
+                "error" => FaultKind::Error,
+                "panic" => FaultKind::Panic,
+                "oom" => FaultKind::OutOfMemory,
+                _ => return Err(usage()),
+            },
+            after_batches: after.parse().map_err(|_| usage())?,
+        })
+    }
+}
+
+/// An encoder that fails as its [`Fault`] says, and otherwise passes through.
+pub struct FaultyEncoder {
+    inner: Box<dyn Encoder>,
+    fault: Fault,
+    calls: AtomicU64,
+}
+
+impl FaultyEncoder {
+    /// Wraps `inner` with `fault`.
+    pub fn new(inner: Box<dyn Encoder>, fault: Fault) -> Self {
+        FaultyEncoder {
+            inner,
+            fault,
+            calls: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Encoder for FaultyEncoder {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn packed(&self) -> bool {
+        self.inner.packed()
+    }
+    fn precision(&self) -> Precision {
+        self.inner.precision()
+    }
+    fn device(&self) -> &Device {
+        self.inner.device()
+    }
+    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, String> {
+        self.inner.tokenize(seq)
+    }
+    fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call >= self.fault.after_batches {
+            match self.fault.kind {
+                FaultKind::Error => {
+                    return Err(ModelError::Input(format!(
+                        "injected failure of worker {}",
+                        self.fault.rank
+                    ))
+                    .into())
+                }
+                FaultKind::Panic => panic!("injected panic in worker {}", self.fault.rank),
+                FaultKind::OutOfMemory if batch.len() > 1 => {
+                    return Err(ModelError::Input(format!(
+                        "injected CUDA_ERROR_OUT_OF_MEMORY: out of memory on worker {}",
+                        self.fault.rank
+                    ))
+                    .into())
+                }
+                FaultKind::OutOfMemory => {}
+            }
+        }
+        self.inner.embed(batch)
+    }
+}
+
+/// Wraps the worker that `fault` names (if any) so that it fails as told.
+pub fn inject(workers: Vec<Box<dyn Encoder>>, fault: Option<Fault>) -> Vec<Box<dyn Encoder>> {
+    let Some(fault) = fault else {
+        return workers;
+    };
+    workers
+        .into_iter()
+        .enumerate()
+        .map(|(rank, w)| -> Box<dyn Encoder> {
+            if rank == fault.rank {
+                Box::new(FaultyEncoder::new(w, fault))
+            } else {
+                w
+            }
+        })
+        .collect()
+}
+
+/// The variable the CLI reads a [`Fault`] from (tests only).
+pub const FAULT_VARIABLE: &str = "VIRNUCPRO_INJECT_FAULT";
+
+/// The fault asked for in [`FAULT_VARIABLE`], if any.
+pub fn from_env() -> std::result::Result<Option<Fault>, String> {
+    match std::env::var(FAULT_VARIABLE) {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{FAULT_VARIABLE}={e}")),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_faults() {
+        assert_eq!(
+            "1:oom:3".parse::<Fault>().unwrap(),
+            Fault {
+                rank: 1,
+                kind: FaultKind::OutOfMemory,
+                after_batches: 3
+            }
+        );
+        assert!("1:melt:3".parse::<Fault>().is_err());
+        assert!("1:error".parse::<Fault>().is_err());
+        assert!("x:error:0".parse::<Fault>().is_err());
+    }
+}
