@@ -63,6 +63,8 @@ pub enum Command {
     Chunk(ChunkArgs),
     /// Translate six frames and keep the frames without a stop codon
     Translate(TranslateArgs),
+    /// Join the outputs of `predict --shard I/N` runs into the two result files of a whole run
+    Merge(MergeArgs),
     /// Embed every sequence of a FASTA with ESM-2 or DNABERT-S (checkpointed, resumable)
     Embed(EmbedArgs),
     /// Measure speed on generated data (reports ratios against a baseline in the same run)
@@ -164,9 +166,13 @@ pub struct PredictArgs {
     /// [default: $VIRNUCPRO_CLASSIFIER]
     #[arg(long, value_name = "FILE")]
     pub classifier: Option<PathBuf>,
-    /// auto (a GPU if there is one), cpu, cuda or cuda:N
+    /// auto (every GPU if there is one, else the CPU), cpu, cuda, cuda:N or a subset cuda:0,2
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Model copies (workers) per device, all pulling batches from one queue; with --device cpu,
+    /// N workers share the -t threads
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
     /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
     #[arg(long, default_value = "auto")]
     pub precision: String,
@@ -188,6 +194,32 @@ pub struct PredictArgs {
     /// Keep the intermediate files (OUT_DIR/intermediates)
     #[arg(long)]
     pub keep_intermediates: bool,
+    /// Process only the I-th of N parts of the input (contiguous, balanced by bases), for
+    /// running N machines at once; join the N output directories with `virnucpro merge`
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<virnucpro_predict::Shard>,
+}
+
+fn parse_shard(s: &str) -> Result<virnucpro_predict::Shard, String> {
+    s.parse()
+}
+
+/// `virnucpro merge`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Checks that the shards are 1..N of one input with the same length and models, \
+each once and finished, and that every frame appears exactly once; recomputes the per-chunk \
+consensus over the joined rows; joins embeddings.h5 when the shards saved it.\n\nExample:\n  \
+for i in 1 2 3; do virnucpro predict in.fa -L 500 -o shards/$i --shard $i/3; done\n  \
+virnucpro merge shards/1 shards/2 shards/3 -o results/"
+)]
+pub struct MergeArgs {
+    /// The output directories of the `predict --shard I/N` runs (any order)
+    #[arg(value_name = "SHARD_DIR", required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Output directory for the joined files (created if needed)
+    #[arg(short, long, value_name = "OUT_DIR")]
+    pub output: PathBuf,
 }
 
 /// Which embedding model.
@@ -212,8 +244,8 @@ impl ModelKind {
 /// `virnucpro embed`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Checkpoints go to <OUT dir>/checkpoints/shard_0/ every --checkpoint-every-seqs \
-sequences or --checkpoint-every-secs seconds. Rerunning the same command after a crash or Ctrl-C \
+    after_help = "Checkpoints go to <OUT dir>/checkpoints/shard_<worker>/ every \
+--checkpoint-every-seqs sequences or --checkpoint-every-secs seconds, from each worker. Rerunning the same command after a crash or Ctrl-C \
 resumes where it stopped; a different input or model in the same place is refused unless \
 --force-restart is given.\n\nExample:\n  virnucpro embed esm2 --model esm2_t36_3B_UR50D proteins.faa -o out/esm2.h5"
 )]
@@ -230,9 +262,13 @@ pub struct EmbedArgs {
     /// Output HDF5: datasets ids and embeddings, in input order
     #[arg(short, long, value_name = "OUT.h5")]
     pub output: PathBuf,
-    /// cpu, cuda or cuda:N
+    /// cpu, cuda (every visible GPU, one worker each), cuda:N, or a subset cuda:0,2
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Model copies (workers) per device, all pulling batches from one queue; with --device cpu,
+    /// N workers share the -t threads
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
     /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
     #[arg(long)]
     pub precision: Option<String>,
@@ -341,9 +377,13 @@ pub struct BenchEsm2Args {
     /// Tokens per batch (residues + <cls>/<eos>)
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub budget: u64,
-    /// cpu, cuda or cuda:N
+    /// cpu, cuda (every visible GPU, one worker each), cuda:N, or a subset cuda:0,2
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Model copies (workers) per device, all pulling batches from one queue; with --device cpu,
+    /// N workers share the -t threads
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
     /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
     #[arg(long)]
     pub precision: Option<String>,

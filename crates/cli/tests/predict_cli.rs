@@ -199,7 +199,11 @@ fn bad_flags_and_missing_models_are_clear_errors() {
         (vec!["--device".into(), "tpu".into()], "unknown device"),
         (
             vec!["--device".into(), "cuda:0,1".into()],
-            "several devices",
+            "no CUDA support",
+        ),
+        (
+            vec!["--device".into(), "cuda:1,1".into()],
+            "names cuda:1 twice",
         ),
         (
             vec!["--precision".into(), "fp8".into()],
@@ -364,5 +368,106 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_half_written() {
             "a result was written: {}",
             f.display()
         );
+    }
+}
+
+/// A smaller synthetic input for the scale-out runs.
+fn small_input(dir: &Path) -> PathBuf {
+    let path = dir.join("small.fa");
+    let spec = virnucpro_seq::synthetic::SyntheticSpec {
+        seed: 21,
+        total_bases: 300_000,
+        min_len: 200,
+        max_len: 4000,
+    };
+    let mut f = std::fs::File::create(&path).unwrap();
+    virnucpro_seq::synthetic::write_fasta(spec, &mut f).unwrap();
+    path
+}
+
+fn merge(shards: &[&Path], out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_virnucpro"))
+        .arg("merge")
+        .args(shards)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cpu_workers_and_shards_give_the_one_worker_result() {
+    let work = tempfile::tempdir().unwrap();
+    let input = small_input(work.path());
+    let clean = work.path().join("clean");
+    let o = run(&input, &clean, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Three CPU workers, one of them failing or panicking part-way: the same result.
+    for fault in ["1:error:1", "2:panic:0", "0:oom:0"] {
+        let out = work
+            .path()
+            .join(format!("workers-{}", fault.replace(':', "-")));
+        let o = predict_cmd(&input, &out, &["--device", "cpu", "--workers", "3"])
+            .env("VIRNUCPRO_INJECT_FAULT", fault)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{fault}: {}", stderr(&o));
+        let log = stderr(&o);
+        assert!(log.contains("scaling efficiency"), "{log}");
+        if !fault.contains("oom") {
+            assert!(log.contains("retired"), "{fault}: {log}");
+        }
+        assert_same(&out, &clean);
+    }
+
+    // Three shards, merged: the same result, and a directory `predict` sees as finished.
+    let shards: Vec<PathBuf> = (1..=3)
+        .map(|i| work.path().join(format!("shard{i}")))
+        .collect();
+    for (i, dir) in shards.iter().enumerate() {
+        let spec = format!("{}/3", i + 1);
+        let o = run(&input, dir, &["--shard", &spec, "--save-embeddings"]);
+        assert!(o.status.success(), "shard {spec}: {}", stderr(&o));
+    }
+    let refs: Vec<&Path> = shards.iter().map(PathBuf::as_path).collect();
+    let merged = work.path().join("merged");
+    // Any order on the command line.
+    let o = merge(&[refs[2], refs[0], refs[1]], &merged);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(&merged, &clean);
+    assert!(merged.join("embeddings.h5").is_file());
+    let o = run(&input, &merged, &[]);
+    assert!(
+        stderr(&o).contains("already holds this finished run"),
+        "{}",
+        stderr(&o)
+    );
+
+    // What merge refuses: a missing shard, a shard twice, a shard of another run.
+    let bad = work.path().join("bad");
+    let o = merge(&refs[..2], &bad);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("3/3 missing"));
+    let o = merge(&[refs[0], refs[0], refs[1], refs[2]], &bad);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("given twice"));
+    let o = merge(&[refs[0], &clean], &bad);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not started with --shard"));
+    let other_input = work.path().join("other.fa");
+    let text = std::fs::read_to_string(&input).unwrap();
+    let half: Vec<&str> = text.lines().take(text.lines().count() / 2).collect();
+    std::fs::write(&other_input, half.join("\n") + "\n").unwrap();
+    let other = work.path().join("other");
+    let o = run(&other_input, &other, &["--shard", "3/3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = merge(&[refs[0], refs[1], &other], &bad);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("different input"));
+    assert!(!bad.join("prediction_results.txt").exists());
+
+    // Shard specs outside 1..N are usage errors.
+    for spec in ["0/3", "4/3", "x"] {
+        let o = run(&input, &bad, &["--shard", spec]);
+        assert_eq!(o.status.code(), Some(2), "{spec}");
     }
 }

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use virnucpro_engine::{encoder, fingerprint, Options, StopFlag};
+use virnucpro_engine::{encoder, fault, fingerprint, Options, StopFlag};
 use virnucpro_models::{Classifier, Precision};
 use virnucpro_seq::{AtomicFile, FastaReader, OutputPaths, Stages};
 
 use crate::error::{PredictError, Result};
 use crate::locate::ModelPaths;
 use crate::results::{self, FrameCall};
+use crate::shard::{self, Shard, ShardRecord};
 
 /// Everything a prediction needs.
 #[derive(Debug, Clone)]
@@ -30,8 +31,14 @@ pub struct Request {
     pub out_dir: PathBuf,
     /// The models.
     pub models: ModelPaths,
-    /// Where the models run.
-    pub device: Device,
+    /// Where the models run: one worker per device (per copy, see `workers_per_device`).
+    pub devices: Vec<Device>,
+    /// Model copies per device (several CPU workers share the cores).
+    pub workers_per_device: usize,
+    /// Process only this part of the input (`--shard I/N`), for `virnucpro merge` to join.
+    pub shard: Option<Shard>,
+    /// A worker failure to inject (tests of recovery only).
+    pub fault: Option<virnucpro_engine::fault::Fault>,
     /// Their precision.
     pub precision: Precision,
     /// CPU threads for the sequence stages.
@@ -58,6 +65,9 @@ pub trait Reporter: Sync {
     fn warn(&self, message: &str);
     /// A progress sink for an embedding stage.
     fn embed_progress(&self, model: &str) -> Box<dyn virnucpro_engine::Progress + '_>;
+    /// The embedding stage `model` finished with `summary` (per-worker throughput); by default,
+    /// nothing is reported.
+    fn workers(&self, _model: &str, _summary: &virnucpro_engine::Summary) {}
     /// Wraps the input file read by the chunk+translate stage (for a bar over its bytes); by
     /// default, reads it as it is.
     fn wrap_input(&self, _path: &Path, file: std::fs::File) -> Box<dyn std::io::Read + Send> {
@@ -93,15 +103,27 @@ pub const RESULTS: &str = "prediction_results.txt";
 /// `prediction_results_highestscore.csv`.
 pub const CONSENSUS: &str = "prediction_results_highestscore.csv";
 
+/// `run.json`: what a run in an output directory was made from, whether it finished, and what it
+/// found. `merge` reads it from each shard's directory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct RunRecord {
-    input_fingerprint: String,
-    length: usize,
-    esm_fingerprint: String,
-    dnabert_fingerprint: String,
-    classifier_fingerprint: String,
-    complete: bool,
-    summary: Option<[u64; 6]>,
+pub struct RunRecord {
+    /// Fingerprint of the whole input (ids and sequences).
+    pub input_fingerprint: String,
+    /// Chunk length.
+    pub length: usize,
+    /// Fingerprints of the three models.
+    pub esm_fingerprint: String,
+    /// DNABERT-S.
+    pub dnabert_fingerprint: String,
+    /// The classifier.
+    pub classifier_fingerprint: String,
+    /// Whether both result files were written.
+    pub complete: bool,
+    /// sequences, chunks, frames, virus frames, consensus chunks, virus chunks.
+    pub summary: Option<[u64; 6]>,
+    /// The part of the input this run did, when it was one shard of several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
 }
 
 /// Runs (or resumes) a prediction.
@@ -113,10 +135,16 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
 
     // The record of this run: its input, length and models.
     let mut input_fp = fingerprint::InputFingerprint::new();
+    let mut lengths: Vec<u32> = Vec::new();
     for record in FastaReader::open(&req.input)? {
         let record = record?;
         input_fp.add(&record.id, &record.seq);
+        if req.shard.is_some() {
+            lengths.push(u32::try_from(record.seq.len()).unwrap_or(u32::MAX));
+        }
     }
+    let shard = req.shard.map(|s| shard::plan(&lengths, s));
+    drop(lengths);
     let mut record = RunRecord {
         input_fingerprint: input_fp.finish(),
         length: req.length,
@@ -125,6 +153,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         classifier_fingerprint: fingerprint::model_fingerprint(&req.models.classifier)?,
         complete: false,
         summary: None,
+        shard,
     };
     let record_path = out.join(RUN_RECORD);
     if let Some(previous) = read_record(&record_path)? {
@@ -135,8 +164,8 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         } == previous;
         if !same && !req.force_restart {
             return Err(PredictError::Setup(format!(
-                "{} holds a run of a different input, length or model; rerun with --force-restart \
-                 to discard it, or choose another output directory",
+                "{} holds a run of a different input, length, model or shard; rerun with \
+                 --force-restart to discard it, or choose another output directory",
                 out.display()
             )));
         }
@@ -180,13 +209,20 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     // Stages 1-2: chunk and translate in one pass.
     let started = Instant::now();
     if nucleotide.is_file() && protein.is_file() && chunked.is_file() {
-        summary.sequences = count_records(&req.input)?;
+        summary.sequences = match &shard {
+            Some(s) => s.end - s.start,
+            None => count_records(&req.input)?,
+        };
         summary.chunks = count_records(&chunked)?;
         summary.frames = count_records(&nucleotide)?;
         reporter.stage("chunk+translate", "done in an earlier run", 0.0);
     } else {
         let file = virnucpro_seq::fasta::open_input(&req.input)?;
-        let reader = FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, file))?;
+        let mut reader =
+            FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, file))?;
+        if let Some(s) = &shard {
+            reader = reader.only(s.start..s.end);
+        }
         let s = virnucpro_seq::run(
             Stages::ChunkAndTranslate { length: req.length },
             reader,
@@ -233,7 +269,6 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
             checkpoint_every: req.checkpoint_every,
             force_restart: false,
             keep_checkpoints: false,
-            rank: 0,
         };
         let dna_out = work.join("dnabert").join("embeddings.h5");
         let esm_out = work.join("esm2").join("embeddings.h5");
@@ -263,10 +298,18 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
                 .expect("an output inside the work directory");
             std::fs::create_dir_all(dir)
                 .map_err(|e| PredictError::file(dir, format!("cannot create: {e}")))?;
-            let enc = encoder::load(kind, model, &req.device, req.precision)?;
+            let workers = encoder::load_workers(
+                kind,
+                model,
+                &req.devices,
+                req.workers_per_device,
+                req.precision,
+            )?;
+            let workers = fault::inject(workers, req.fault);
+            let refs: Vec<&dyn encoder::Encoder> = workers.iter().map(|w| w.as_ref()).collect();
             let progress = reporter.embed_progress(kind);
             let s = virnucpro_engine::embed_file(
-                enc.as_ref(),
+                &refs,
                 input,
                 output,
                 fp,
@@ -285,6 +328,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
                 ),
                 secs,
             );
+            reporter.workers(kind, &s);
             summary.stage_seconds.push((kind.into(), secs));
         }
 
@@ -377,7 +421,8 @@ fn count_records(path: &Path) -> Result<u64> {
     Ok(n)
 }
 
-fn read_record(path: &Path) -> Result<Option<RunRecord>> {
+/// Reads `run.json`, if there is one.
+pub fn read_record(path: &Path) -> Result<Option<RunRecord>> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
             PredictError::file(
@@ -390,7 +435,8 @@ fn read_record(path: &Path) -> Result<Option<RunRecord>> {
     }
 }
 
-fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
+/// Writes `run.json` atomically.
+pub fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
     let text = serde_json::to_string_pretty(record).map_err(|e| PredictError::file(path, e))?;
     f.write_all(text.as_bytes())?;
@@ -399,7 +445,7 @@ fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
 }
 
 /// Writes `embeddings.h5`: `ids`, `dnabert` and `esm2` (float32), atomically.
-fn save_embeddings(
+pub fn save_embeddings(
     path: &Path,
     dna: &virnucpro_engine::output::Embeddings,
     esm: &virnucpro_engine::output::Embeddings,

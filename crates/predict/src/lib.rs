@@ -5,8 +5,12 @@ pub mod error;
 pub mod fetch;
 pub mod flow;
 pub mod locate;
+pub mod merge;
 pub mod results;
+pub mod shard;
 
 pub use error::{PredictError, Result};
 pub use flow::{predict, Reporter, Request, Summary};
 pub use locate::{resolve, ModelPaths};
+pub use merge::{merge, MergeSummary};
+pub use shard::Shard;

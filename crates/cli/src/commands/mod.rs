@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chunk;
 pub mod embed;
+pub mod merge;
 pub mod models;
 pub mod predict;
 pub mod translate;

@@ -4,26 +4,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
+use virnucpro_engine::fault;
 use virnucpro_engine::StopFlag;
-use virnucpro_models::{parse_device, Precision};
+use virnucpro_models::{parse_devices, Precision};
 use virnucpro_predict::{predict, resolve, Reporter, Request};
 
 use crate::args::{GlobalArgs, PredictArgs};
 use crate::progress::EmbedBar;
 
-/// `auto` picks the first GPU when this build and the machine have one.
-fn device(spec: &str) -> Result<Device> {
+/// `auto` picks every GPU when this build and the machine have one, else the CPU.
+fn devices(spec: &str) -> Result<Vec<Device>> {
     match spec {
-        "auto" => Ok(if candle_core::utils::cuda_is_available() {
-            Device::new_cuda(0).unwrap_or(Device::Cpu)
-        } else {
-            Device::Cpu
-        }),
-        s if s.contains(',') => bail!(
-            "--device {s}: several devices in one run are not supported by this version; give one \
-             (cuda:N), or split the input into shards"
-        ),
-        s => Ok(parse_device(s)?),
+        "auto" => Ok(parse_devices("cuda").unwrap_or_else(|_| vec![Device::Cpu])),
+        s => Ok(parse_devices(s)?),
     }
 }
 
@@ -42,6 +35,10 @@ impl Reporter for LogReporter {
 
     fn embed_progress(&self, model: &str) -> Box<dyn virnucpro_engine::Progress + '_> {
         Box::new(EmbedBar::new(model, self.quiet))
+    }
+
+    fn workers(&self, _model: &str, summary: &virnucpro_engine::Summary) {
+        super::embed::report_workers(summary);
     }
 
     fn wrap_input(
@@ -63,7 +60,8 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
     }
     let started = Instant::now();
     let length: usize = args.length.parse().context("-L takes 300 or 500")?;
-    let device = device(&args.device)?;
+    let devices = devices(&args.device)?;
+    let device = devices[0].clone();
     let precision = match args.precision.as_str() {
         "auto" => Precision::default_for(&device),
         p => p.parse::<Precision>()?,
@@ -75,11 +73,19 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         length,
     )?;
     tracing::info!(
-        "predicting {} at {length} bp into {} ({precision:?} on {})",
+        "predicting {} at {length} bp into {} ({precision:?}; {} worker(s) on {})",
         args.input.display(),
         args.output.display(),
-        if device.is_cpu() { "cpu" } else { "cuda" }
+        devices.len() * args.workers as usize,
+        devices
+            .iter()
+            .map(virnucpro_engine::worker::device_name)
+            .collect::<Vec<_>>()
+            .join(",")
     );
+    if let Some(shard) = args.shard {
+        tracing::info!("shard {shard}: this run does its part of the input only; join the parts with `virnucpro merge`");
+    }
     tracing::info!(
         "models: ESM-2 {}, DNABERT-S {}, classifier {}",
         models.esm.display(),
@@ -95,7 +101,10 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
             .token_budget
             .map(|b| b as usize)
             .unwrap_or_else(|| super::embed::default_budget(&device)),
-        device,
+        devices,
+        workers_per_device: args.workers as usize,
+        fault: fault::from_env().map_err(anyhow::Error::msg)?,
+        shard: args.shard,
         precision,
         threads,
         checkpoint_every_seqs: args.checkpoint_every_seqs,
