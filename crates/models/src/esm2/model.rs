@@ -296,7 +296,12 @@ impl Esm2 {
                     )
                 };
                 let (q, k) = (rotate(q)?, rotate(k)?);
-                attention::attend_packed(&q, &k, &v.reshape((n, heads, d))?, cu_seqlens, 1.0)?
+                let v = v.reshape((n, heads, d))?;
+                if self.device.is_cpu() {
+                    attention::attend_packed(&q, &k, &v, cu_seqlens, 1.0)?
+                } else {
+                    attention::attend_packed_gathered(&q, &k, &v, cu_seqlens, 1.0)?
+                }
             }
         };
         let x = (x + layer.out.forward(&attended)?)?;

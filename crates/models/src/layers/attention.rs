@@ -71,3 +71,90 @@ pub fn attend_packed(
     }
     Ok(Tensor::cat(&outs, 0)?.reshape((total, heads * d))?)
 }
+
+/// The same result as [`attend_packed`], computed for all sequences at once: the packed rows
+/// are gathered into a padded `(sequences, heads, longest, head_dim)` block, attended with a key
+/// mask in one batched matmul, and gathered back. On a GPU this is a dozen kernel launches per
+/// layer instead of a dozen per sequence (a 16k-token batch holds ~150 proteins); the padding
+/// it computes is attention only, under 1 % of an ESM-2 layer's work for proteins of similar
+/// length (first-fit packing groups them so). The CPU keeps the per-sequence loop, which
+/// computes no padding at all.
+pub fn attend_packed_gathered(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    cu_seqlens: &[usize],
+    scale: f64,
+) -> Result<Tensor> {
+    let (total, heads, d) = q.dims3()?;
+    let lengths: Vec<usize> = cu_seqlens.windows(2).map(|w| w[1] - w[0]).collect();
+    let count = lengths.len();
+    let longest = lengths.iter().copied().max().unwrap_or(0);
+    if count == 0 || longest == 0 {
+        return Ok(Tensor::zeros((total, heads * d), q.dtype(), q.device())?);
+    }
+    // Row of the packed tensor for each padded slot (padding repeats a real row; it is masked).
+    let mut gather = Vec::with_capacity(count * longest);
+    for (b, &len) in lengths.iter().enumerate() {
+        let start = cu_seqlens[b];
+        gather.extend((0..longest).map(|p| (start + p.min(len - 1)) as u32));
+    }
+    // Padded slot of each packed row, to come back.
+    let mut scatter = Vec::with_capacity(total);
+    for (b, &len) in lengths.iter().enumerate() {
+        scatter.extend((0..len).map(|p| (b * longest + p) as u32));
+    }
+    let device = q.device();
+    let gather = Tensor::from_vec(gather, count * longest, device)?;
+    let scatter = Tensor::from_vec(scatter, total, device)?;
+    let pad = |t: &Tensor| -> Result<Tensor> {
+        Ok(t.index_select(&gather, 0)?
+            .reshape((count, longest, heads, d))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    };
+    let bias = key_padding_bias(&lengths, longest, f32::NEG_INFINITY, device)?;
+    let out = attend(&pad(q)?, &pad(k)?, &pad(v)?, scale, Some(&bias))?;
+    // (count, heads, longest, d) -> (count * longest, heads * d) -> packed rows.
+    let out = out
+        .transpose(1, 2)?
+        .reshape((count * longest, heads * d))?
+        .index_select(&scatter, 0)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn gathered_packed_attention_equals_the_per_sequence_loop() {
+        let lengths = [5usize, 1, 9, 3];
+        let mut cu = vec![0];
+        for l in lengths {
+            cu.push(cu.last().unwrap() + l);
+        }
+        let total = cu[lengths.len()];
+        let (heads, d) = (2, 4);
+        let make = |seed: f32| {
+            let data: Vec<f32> = (0..total * heads * d)
+                .map(|i| (i as f32 * 0.37 + seed).sin())
+                .collect();
+            Tensor::from_vec(data, (total, heads, d), &Device::Cpu).unwrap()
+        };
+        let (q, k, v) = (make(0.1), make(1.3), make(2.7));
+        let a = attend_packed(&q, &k, &v, &cu, 0.5).unwrap();
+        let b = attend_packed_gathered(&q, &k, &v, &cu, 0.5).unwrap();
+        assert_eq!(a.dims(), b.dims());
+        let diff = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-6, "{diff}");
+    }
+}
