@@ -121,6 +121,32 @@ pub enum UtilsCommand {
     /// Check a FASTA without stopping at the first problem: duplicate ids, empty records,
     /// invalid letters, ambiguous-base share; exit 1 if it would be refused
     Validate(ValidateArgs),
+    /// Run every golden model comparison on a device (a GPU) and print a table; exit 1 if one
+    /// misses its tolerance
+    SelfCheck(SelfCheckArgs),
+}
+
+/// `virnucpro utils self-check`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Tolerances: fp32 as on the CPU (pooled embeddings within 1e-4, cosine >= \
+0.99999; e2e scores within 1e-5, identical labels and consensus); fp16 and bf16: cosine >= 0.999, \
+e2e scores within 1e-3 (fp16) or 1e-2 (bf16), identical labels except at near-ties (reference \
+margin within twice that tolerance).\n\nExample:\n  virnucpro utils self-check --golden shared/golden --device cuda:0"
+)]
+pub struct SelfCheckArgs {
+    /// The golden directory (models/, classifier/, inputs/, e2e/)
+    #[arg(long, value_name = "DIR")]
+    pub golden: PathBuf,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Precisions to check, comma-separated: fp32, fp16, bf16 or all
+    #[arg(long, default_value = "all")]
+    pub precision: String,
+    /// Directory for the end-to-end outputs [default: a temporary one]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 }
 
 /// `virnucpro utils validate`
@@ -333,6 +359,9 @@ pub enum BenchTarget {
     Seq(BenchSeqArgs),
     /// ESM-2 embedding throughput (tokens/s) with random weights, optionally beside PyTorch
     Esm2(BenchEsm2Args),
+    /// DNABERT-S (117M) embedding throughput with random weights on 500 bp-like token sequences,
+    /// optionally beside scripts/torch_dnabert_ref.py
+    Dnabert(BenchDnabertArgs),
     /// Engine overhead: checkpointing every N sequences against checkpointing off, and packing
     /// efficiency for 300 and 500 bp workloads
     Engine(BenchEngineArgs),
@@ -377,13 +406,9 @@ pub struct BenchEsm2Args {
     /// Tokens per batch (residues + <cls>/<eos>)
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub budget: u64,
-    /// cpu, cuda (every visible GPU, one worker each), cuda:N, or a subset cuda:0,2
+    /// cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Model copies (workers) per device, all pulling batches from one queue; with --device cpu,
-    /// N workers share the -t threads
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub workers: u64,
     /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
     #[arg(long)]
     pub precision: Option<String>,
@@ -400,10 +425,44 @@ pub struct BenchEsm2Args {
     /// Also time padded batches (the layout PyTorch uses) beside the packed ones
     #[arg(long)]
     pub with_padded: bool,
+    /// The device's dense matrix peak in TFLOP/s (e.g. 989 for an H100/H200 in fp16/bf16), to
+    /// report the effective model FLOP/s as a share of it
+    #[arg(long, value_name = "TFLOPS")]
+    pub peak_tflops: Option<f64>,
     /// CPU only: run this many single-threaded model workers on different batches instead of
     /// one worker whose every operation is split over threads
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub cpu_workers: u64,
+}
+
+/// `virnucpro bench dnabert`
+#[derive(Debug, Args)]
+pub struct BenchDnabertArgs {
+    /// Number of synthetic token sequences
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seqs: u64,
+    /// Shortest and longest sequence in tokens, [CLS] and [SEP] included (DNABERT-S's BPE makes
+    /// roughly 95-115 tokens of a 500 bp chunk; 55-70 of a 300 bp one)
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = [95, 115])]
+    pub tokens: Vec<usize>,
+    /// Tokens per padded batch, padding included
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub budget: u64,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// The device's dense matrix peak in TFLOP/s, to report the share of it reached
+    #[arg(long, value_name = "TFLOPS")]
+    pub peak_tflops: Option<f64>,
+    /// Also run this PyTorch reference (scripts/torch_dnabert_ref.py) on the same workload
+    #[arg(long, value_name = "SCRIPT")]
+    pub torch_ref: Option<PathBuf>,
+    /// Python interpreter for --torch-ref
+    #[arg(long, default_value = "python3")]
+    pub python: String,
 }
 
 /// `virnucpro bench seq`

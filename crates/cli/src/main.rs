@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         }
         Command::Utils(args::UtilsCommand::ListDevices) => commands::utils::list_devices(threads),
         Command::Utils(args::UtilsCommand::Validate(args)) => commands::utils::validate(args),
+        Command::Utils(args::UtilsCommand::SelfCheck(args)) => commands::utils::self_check(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

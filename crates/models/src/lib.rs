@@ -18,4 +18,4 @@ pub use classifier::{Classifier, Prediction};
 pub use dnabert::{DnaTokenizer, Dnabert, DnabertConfig};
 pub use error::{ModelError, Result};
 pub use esm2::{Esm2, Esm2Config, EsmAlphabet};
-pub use precision::{parse_device, parse_devices, Precision};
+pub use precision::{device_memory, parse_device, parse_devices, Precision};

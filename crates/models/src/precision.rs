@@ -116,6 +116,19 @@ pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
     }
 }
 
+/// Device memory in use and in all, in bytes, as the driver reports it (every process on the
+/// device counts); `None` on the CPU.
+pub fn device_memory(device: &Device) -> Option<(u64, u64)> {
+    #[cfg(feature = "cuda")]
+    if let Ok(cuda) = device.as_cuda_device() {
+        if let Ok((free, total)) = cuda.cuda_stream().context().mem_get_info() {
+            return Some(((total - free) as u64, total as u64));
+        }
+    }
+    let _ = device;
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +144,6 @@ mod tests {
         assert!(parse_devices("cuda:0,0").is_err());
         assert!(parse_devices("cuda:0,").is_err());
         assert_eq!(Precision::default_for(&Device::Cpu), Precision::F32);
+        assert_eq!(device_memory(&Device::Cpu), None);
     }
 }

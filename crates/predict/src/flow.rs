@@ -75,6 +75,17 @@ pub trait Reporter: Sync {
     }
 }
 
+/// A reporter that says nothing (tests, and callers that make their own report).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn stage(&self, _: &str, _: &str, _: f64) {}
+    fn warn(&self, _: &str) {}
+    fn embed_progress(&self, _: &str) -> Box<dyn virnucpro_engine::Progress + '_> {
+        Box::new(virnucpro_engine::NoProgress)
+    }
+}
+
 /// What a prediction did.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {

@@ -7,6 +7,7 @@ pub mod flow;
 pub mod locate;
 pub mod merge;
 pub mod results;
+pub mod selfcheck;
 pub mod shard;
 
 pub use error::{PredictError, Result};

@@ -8,17 +8,8 @@ use std::time::Duration;
 use candle_core::Device;
 use virnucpro_engine::StopFlag;
 use virnucpro_models::Precision;
-use virnucpro_predict::{predict, ModelPaths, Reporter, Request};
-
-struct Quiet;
-
-impl Reporter for Quiet {
-    fn stage(&self, _: &str, _: &str, _: f64) {}
-    fn warn(&self, _: &str) {}
-    fn embed_progress(&self, _: &str) -> Box<dyn virnucpro_engine::Progress + '_> {
-        Box::new(virnucpro_engine::NoProgress)
-    }
-}
+use virnucpro_predict::flow::Silent as Quiet;
+use virnucpro_predict::{predict, ModelPaths, Request};
 
 fn golden_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("VIRNUCPRO_GOLDEN")

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::args::ValidateArgs;
+use crate::args::{SelfCheckArgs, ValidateArgs};
 
 /// Prints the CPU and the CUDA devices that open.
 pub fn list_devices(threads: usize) -> Result<()> {
@@ -75,4 +75,52 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
             args.input.display()
         )
     }
+}
+
+/// Runs the golden comparisons on a device and prints the table.
+pub fn self_check(args: SelfCheckArgs) -> Result<()> {
+    let device = virnucpro_models::parse_device(&args.device)?;
+    let precisions: Vec<virnucpro_models::Precision> = if args.precision == "all" {
+        use virnucpro_models::Precision::*;
+        vec![F32, F16, BF16]
+    } else {
+        args.precision
+            .split(',')
+            .map(|p| p.trim().parse())
+            .collect::<Result<_, _>>()?
+    };
+    let temp;
+    let work = match &args.workdir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let checks = virnucpro_predict::selfcheck::run(&args.golden, &device, &precisions, &work)?;
+    println!("self-check on {} ({})", args.device, args.golden.display());
+    println!(
+        "{:<32} {:<6} {:<5} {:>8}  detail",
+        "check", "dtype", "", "seconds"
+    );
+    for c in &checks {
+        println!(
+            "{:<32} {:<6} {:<5} {:>8.2}  {}",
+            c.name,
+            match c.precision {
+                virnucpro_models::Precision::F32 => "fp32",
+                virnucpro_models::Precision::F16 => "fp16",
+                virnucpro_models::Precision::BF16 => "bf16",
+            },
+            if c.pass { "PASS" } else { "FAIL" },
+            c.seconds,
+            c.detail
+        );
+    }
+    let failed = checks.iter().filter(|c| !c.pass).count();
+    if failed > 0 {
+        bail!("{failed} of {} checks missed their tolerance", checks.len());
+    }
+    println!("all {} checks passed", checks.len());
+    Ok(())
 }

@@ -78,6 +78,29 @@ impl DnabertConfig {
         Ok(())
     }
 
+    /// The published DNABERT-S shape (117M parameters: 12 layers, hidden 768, 12 heads, gated
+    /// feed-forward 2 x 3072, BPE vocabulary 4096), for benchmarks with random weights.
+    pub fn dnabert_s() -> Self {
+        DnabertConfig {
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            vocab_size: 4096,
+            type_vocab_size: default_types(),
+            layer_norm_eps: default_eps(),
+            hidden_act: default_act(),
+            architectures: vec!["BertModel".into()],
+        }
+    }
+
+    /// Parameters in the layers (what the matrix work per token scales with).
+    pub fn layer_parameters(&self) -> usize {
+        let (h, i) = (self.hidden_size, self.intermediate_size);
+        let per_layer = h * 3 * h + 3 * h + h * h + h + h * 2 * i + i * h + h + 4 * h;
+        per_layer * self.num_hidden_layers
+    }
+
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads

@@ -1,12 +1,11 @@
 //! `virnucpro bench esm2`: ESM-2 embedding throughput with random weights, on the workload of
 //! `torch_esm_ref.py` (the PyTorch reference), which it can run beside itself for a ratio.
 
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use virnucpro_models::{
-    parse_device, Esm2, Esm2Config, EsmAlphabet, PackedBatch, PaddedBatch, Precision,
+    device_memory, parse_device, Esm2, Esm2Config, EsmAlphabet, PackedBatch, PaddedBatch, Precision,
 };
 use virnucpro_seq::synthetic;
 
@@ -77,6 +76,7 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
     for batch in batches.iter().take(2) {
         model.embed_packed(batch)?.to_vec2::<f32>()?;
     }
+    let mut peak_used = 0u64;
     let started = Instant::now();
     let workers = args.cpu_workers as usize;
     if workers > 1 {
@@ -107,9 +107,21 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
         for batch in &batches {
             // Copying the pooled rows back to the host is part of the job (and waits for the GPU).
             model.embed_packed(batch)?.to_vec2::<f32>()?;
+            if let Some((used, _)) = device_memory(&device) {
+                peak_used = peak_used.max(used);
+            }
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    if let Some((_, total)) = device_memory(&device) {
+        println!(
+            "GPU memory in use (driver view, sampled after each batch): peak {:.2} GB of {:.2} GB \
+             (budget {} tokens)",
+            peak_used as f64 / 1e9,
+            total as f64 / 1e9,
+            args.budget
+        );
+    }
     let ours_tps = real_tokens as f64 / seconds;
     println!(
         "\n{:<44} {:>9} {:>12} {:>10} {:>10}",
@@ -123,6 +135,12 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
         )
     };
     row("virnucpro (candle, packed, no padding)", seconds, ours_tps);
+    if let Some(peak) = args.peak_tflops {
+        println!(
+            "effective model FLOP/s: {:.1} % of the {peak} TFLOP/s matrix peak",
+            100.0 * 2.0 * params as f64 * ours_tps / 1e12 / peak
+        );
+    }
     if args.with_padded {
         let padded: Vec<PaddedBatch> = groups
             .iter()
@@ -186,44 +204,29 @@ fn run_torch(
     script: &std::path::Path,
     precision: Precision,
 ) -> Result<serde_json::Value> {
-    let dtype = match precision {
-        Precision::F32 => "fp32",
-        Precision::F16 => "fp16",
-        Precision::BF16 => "bf16",
-    };
     let device = if args.device.starts_with("cuda") {
         "cuda"
     } else {
         "cpu"
     };
-    let out = tempfile::NamedTempFile::new()?;
-    let status = Command::new(&args.python)
-        .arg(script)
-        .args(["--model", &args.shape, "--seqs", &args.seqs.to_string()])
-        .args([
-            "--min-len",
-            &args.lengths[0].to_string(),
-            "--max-len",
-            &args.lengths[1].to_string(),
-        ])
-        .args([
-            "--budget",
-            &args.budget.to_string(),
-            "--dtype",
-            dtype,
-            "--device",
-            device,
-        ])
-        .arg("--json")
-        .arg(out.path())
-        .status()
-        .with_context(|| format!("cannot run {} {}", args.python, script.display()))?;
-    if !status.success() {
-        bail!(
-            "the PyTorch reference failed ({status}); is torch installed for {}?",
-            args.python
-        );
-    }
-    let text = std::fs::read_to_string(out.path())?;
-    Ok(serde_json::from_str(&text)?)
+    super::run_python(
+        &args.python,
+        script,
+        &[
+            "--model".into(),
+            args.shape.clone(),
+            "--seqs".into(),
+            args.seqs.to_string(),
+            "--min-len".into(),
+            args.lengths[0].to_string(),
+            "--max-len".into(),
+            args.lengths[1].to_string(),
+            "--budget".into(),
+            args.budget.to_string(),
+            "--dtype".into(),
+            super::dtype_flag(precision).into(),
+            "--device".into(),
+            device.into(),
+        ],
+    )
 }
