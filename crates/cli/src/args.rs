@@ -387,6 +387,28 @@ pub struct BenchEngineArgs {
     pub workdir: Option<PathBuf>,
 }
 
+/// Where a model benchmark runs, in what precision, and what it is compared with.
+#[derive(Debug, Args)]
+pub struct BenchDeviceArgs {
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// The device's dense matrix peak in TFLOP/s (e.g. 989 for an H100/H200 in fp16/bf16), to
+    /// report the effective model FLOP/s as a share of it
+    #[arg(long, value_name = "TFLOPS")]
+    pub peak_tflops: Option<f64>,
+    /// Also run this PyTorch reference script on the same workload, device and precision, and
+    /// report the ratio (../shared/bench/torch_esm_ref.py, scripts/torch_dnabert_ref.py)
+    #[arg(long, value_name = "SCRIPT")]
+    pub torch_ref: Option<PathBuf>,
+    /// Python interpreter for --torch-ref
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
 /// `virnucpro bench esm2`
 #[derive(Debug, Args)]
 #[command(
@@ -406,29 +428,14 @@ pub struct BenchEsm2Args {
     /// Tokens per batch (residues + <cls>/<eos>)
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub budget: u64,
-    /// cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
-    #[arg(long)]
-    pub precision: Option<String>,
-    /// Also run this PyTorch reference script (../shared/bench/torch_esm_ref.py) on the same
-    /// shape, count, lengths, budget, device and precision, and report the ratio
-    #[arg(long, value_name = "SCRIPT")]
-    pub torch_ref: Option<PathBuf>,
-    /// Python interpreter for --torch-ref
-    #[arg(long, default_value = "python3")]
-    pub python: String,
+    #[command(flatten)]
+    pub run: BenchDeviceArgs,
     /// Build the model and report memory only, without running it (for the largest shapes)
     #[arg(long)]
     pub build_only: bool,
     /// Also time padded batches (the layout PyTorch uses) beside the packed ones
     #[arg(long)]
     pub with_padded: bool,
-    /// The device's dense matrix peak in TFLOP/s (e.g. 989 for an H100/H200 in fp16/bf16), to
-    /// report the effective model FLOP/s as a share of it
-    #[arg(long, value_name = "TFLOPS")]
-    pub peak_tflops: Option<f64>,
     /// CPU only: run this many single-threaded model workers on different batches instead of
     /// one worker whose every operation is split over threads
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -448,21 +455,8 @@ pub struct BenchDnabertArgs {
     /// Tokens per padded batch, padding included
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub budget: u64,
-    /// cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
-    #[arg(long)]
-    pub precision: Option<String>,
-    /// The device's dense matrix peak in TFLOP/s, to report the share of it reached
-    #[arg(long, value_name = "TFLOPS")]
-    pub peak_tflops: Option<f64>,
-    /// Also run this PyTorch reference (scripts/torch_dnabert_ref.py) on the same workload
-    #[arg(long, value_name = "SCRIPT")]
-    pub torch_ref: Option<PathBuf>,
-    /// Python interpreter for --torch-ref
-    #[arg(long, default_value = "python3")]
-    pub python: String,
+    #[command(flatten)]
+    pub run: BenchDeviceArgs,
 }
 
 /// `virnucpro bench seq`

@@ -389,15 +389,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         calls
     };
 
-    // The two result files, atomically.
-    for (name, text) in [
-        (RESULTS, results::prediction_results(&calls)),
-        (CONSENSUS, results::consensus_csv(&calls)),
-    ] {
-        let mut f = AtomicFile::create(out.join(name))?;
-        f.write_all(text.as_bytes())?;
-        f.commit()?;
-    }
+    write_results(out, &calls)?;
     let consensus = results::consensus(&calls);
     summary.virus_frames = calls.iter().filter(|c| c.label() == "virus").count() as u64;
     summary.consensus_chunks = consensus.len() as u64;
@@ -418,6 +410,19 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
             .map_err(|e| PredictError::file(&work, format!("cannot remove: {e}")))?;
     }
     Ok(summary)
+}
+
+/// Writes the two result files of `calls` into `out`, each atomically.
+pub fn write_results(out: &Path, calls: &[FrameCall]) -> Result<()> {
+    for (name, text) in [
+        (RESULTS, results::prediction_results(calls)),
+        (CONSENSUS, results::consensus_csv(calls)),
+    ] {
+        let mut f = AtomicFile::create(out.join(name))?;
+        f.write_all(text.as_bytes())?;
+        f.commit()?;
+    }
+    Ok(())
 }
 
 fn count_records(path: &Path) -> Result<u64> {

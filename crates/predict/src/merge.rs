@@ -10,10 +10,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use virnucpro_engine::output::Embeddings;
-use virnucpro_seq::AtomicFile;
 
 use crate::error::{PredictError, Result};
-use crate::flow::{self, RunRecord, CONSENSUS, RESULTS, RUN_RECORD};
+use crate::flow::{self, RunRecord, RESULTS, RUN_RECORD};
 use crate::results::{self, FrameCall};
 
 /// What a merge wrote.
@@ -103,14 +102,7 @@ pub fn merge(shards: &[PathBuf], out_dir: &Path) -> Result<MergeSummary> {
     std::fs::create_dir_all(out_dir)
         .map_err(|e| PredictError::file(out_dir, format!("cannot create: {e}")))?;
     let embeddings = merge_embeddings(&runs, &calls, out_dir)?;
-    for (name, text) in [
-        (RESULTS, results::prediction_results(&calls)),
-        (CONSENSUS, results::consensus_csv(&calls)),
-    ] {
-        let mut f = AtomicFile::create(out_dir.join(name))?;
-        f.write_all(text.as_bytes())?;
-        f.commit()?;
-    }
+    flow::write_results(out_dir, &calls)?;
     let consensus = results::consensus(&calls);
     let summary = MergeSummary {
         shards: runs.len(),

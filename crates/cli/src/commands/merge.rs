@@ -24,12 +24,6 @@ pub fn run(args: MergeArgs) -> Result<()> {
         },
         started.elapsed().as_secs_f64()
     );
-    tracing::info!(
-        "results: {} and {}",
-        args.output.join(virnucpro_predict::flow::RESULTS).display(),
-        args.output
-            .join(virnucpro_predict::flow::CONSENSUS)
-            .display()
-    );
+    super::log_results(&args.output);
     Ok(())
 }

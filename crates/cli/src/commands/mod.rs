@@ -52,3 +52,12 @@ pub fn report(summary: &Summary, input: &Path, translated: bool, seconds: f64) {
         summary.bases,
     );
 }
+
+/// Logs where the two result files of a prediction are.
+pub fn log_results(out: &Path) {
+    tracing::info!(
+        "results: {} and {}",
+        out.join(virnucpro_predict::flow::RESULTS).display(),
+        out.join(virnucpro_predict::flow::CONSENSUS).display()
+    );
+}

@@ -147,12 +147,6 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         if stages.is_empty() { "" } else { " (" },
         if stages.is_empty() { String::new() } else { stages.join(", ") + ")" }
     );
-    tracing::info!(
-        "results: {} and {}",
-        args.output.join(virnucpro_predict::flow::RESULTS).display(),
-        args.output
-            .join(virnucpro_predict::flow::CONSENSUS)
-            .display()
-    );
+    super::log_results(&args.output);
     Ok(())
 }

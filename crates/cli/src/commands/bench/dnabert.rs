@@ -4,27 +4,21 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use virnucpro_models::{
-    device_memory, parse_device, Dnabert, DnabertConfig, PaddedBatch, Precision,
-};
+use anyhow::Result;
+use virnucpro_models::{device_memory, Dnabert, DnabertConfig, PaddedBatch};
 
 use crate::args::BenchDnabertArgs;
 
 /// Runs the benchmark and prints its table.
 pub fn run(args: BenchDnabertArgs) -> Result<()> {
-    let device = parse_device(&args.device)?;
-    let precision = match &args.precision {
-        Some(p) => p.parse::<Precision>()?,
-        None => Precision::default_for(&device),
-    };
+    let (device, precision) = super::device_and_precision(&args.run)?;
     let config = DnabertConfig::dnabert_s();
     let params = config.layer_parameters();
     let model = Dnabert::random(config, &device, precision)?;
     println!(
         "DNABERT-S (12 layers, hidden 768, {:.1} M layer parameters, random weights), {precision:?} on {}",
         params as f64 / 1e6,
-        args.device
+        args.run.device
     );
 
     // Token sequences like DNABERT-S's BPE gives for 500 bp chunks: [CLS] ... [SEP].
@@ -84,57 +78,29 @@ pub fn run(args: BenchDnabertArgs) -> Result<()> {
         args.budget,
         100.0 * (1.0 - real as f64 / padded.max(1) as f64)
     );
-    println!(
-        "\n{:<44} {:>9} {:>12} {:>10} {:>10}",
-        "implementation", "seconds", "tokens/s", "seqs/s", "TFLOP/s"
-    );
-    let row = |name: &str, secs: f64, tps: f64| {
-        println!(
-            "{name:<44} {secs:>9.2} {tps:>12.0} {:>10.1} {:>10.3}",
-            args.seqs as f64 / secs,
-            2.0 * params as f64 * tps / 1e12
-        )
+    let table = super::Table {
+        seqs: args.seqs,
+        params,
     };
-    row("virnucpro (candle, padded)", seconds, tps);
-    if let Some(peak) = args.peak_tflops {
-        println!(
-            "effective model FLOP/s: {:.1} % of the {peak} TFLOP/s matrix peak",
-            100.0 * 2.0 * params as f64 * tps / 1e12 / peak
-        );
-    }
-    if let Some(script) = &args.torch_ref {
-        let dtype = super::dtype_flag(precision);
-        let torch_device = if device.is_cpu() { "cpu" } else { "cuda" };
-        let torch = super::run_python(
-            &args.python,
-            script,
-            &[
-                "--seqs".into(),
-                args.seqs.to_string(),
-                "--min-tokens".into(),
-                lo.to_string(),
-                "--max-tokens".into(),
-                hi.to_string(),
-                "--budget".into(),
-                args.budget.to_string(),
-                "--dtype".into(),
-                dtype.into(),
-                "--device".into(),
-                torch_device.into(),
-            ],
-        )?;
-        let torch_tps = torch["tokens_per_s"]
-            .as_f64()
-            .context("torch: no tokens_per_s")?;
-        row(
-            &format!("{:.44}", torch["impl"].as_str().unwrap_or("pytorch")),
-            torch["seconds"].as_f64().unwrap_or(0.0),
-            torch_tps,
-        );
-        println!(
-            "\nvirnucpro / PyTorch tokens per second: {:.2}x",
-            tps / torch_tps
-        );
-    }
-    Ok(())
+    table.header();
+    table.row("virnucpro (candle, padded)", seconds, tps);
+    table.peak_share(args.run.peak_tflops, tps);
+    table.torch_row(
+        &args.run,
+        &[
+            "--seqs".into(),
+            args.seqs.to_string(),
+            "--min-tokens".into(),
+            lo.to_string(),
+            "--max-tokens".into(),
+            hi.to_string(),
+            "--budget".into(),
+            args.budget.to_string(),
+            "--dtype".into(),
+            super::dtype_flag(precision).into(),
+            "--device".into(),
+            super::torch_device(&device).into(),
+        ],
+        tps,
+    )
 }

@@ -4,9 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use virnucpro_models::{
-    device_memory, parse_device, Esm2, Esm2Config, EsmAlphabet, PackedBatch, PaddedBatch, Precision,
-};
+use virnucpro_models::{device_memory, Esm2, Esm2Config, EsmAlphabet, PackedBatch, PaddedBatch};
 use virnucpro_seq::synthetic;
 
 use crate::args::BenchEsm2Args;
@@ -19,11 +17,7 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
             args.shape
         )
     })?;
-    let device = parse_device(&args.device)?;
-    let precision = match &args.precision {
-        Some(p) => p.parse::<Precision>()?,
-        None => Precision::default_for(&device),
-    };
+    let (device, precision) = super::device_and_precision(&args.run)?;
     if args.cpu_workers > 1 {
         // Each worker runs its operations on one thread; candle reads this when it first builds
         // its thread pools, which happens below. No other thread exists yet.
@@ -41,7 +35,7 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
         config.num_hidden_layers,
         config.hidden_size,
         params as f64 / 1e6,
-        args.device
+        args.run.device
     );
     if device.is_cpu() {
         let rss = super::peak_rss_bytes();
@@ -123,24 +117,13 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
         );
     }
     let ours_tps = real_tokens as f64 / seconds;
-    println!(
-        "\n{:<44} {:>9} {:>12} {:>10} {:>10}",
-        "implementation", "seconds", "tokens/s", "seqs/s", "TFLOP/s"
-    );
-    let row = |name: &str, secs: f64, tps: f64| {
-        println!(
-            "{name:<44} {secs:>9.2} {tps:>12.0} {:>10.1} {:>10.3}",
-            args.seqs as f64 / secs,
-            2.0 * params as f64 * tps / 1e12
-        )
+    let table = super::Table {
+        seqs: args.seqs,
+        params,
     };
-    row("virnucpro (candle, packed, no padding)", seconds, ours_tps);
-    if let Some(peak) = args.peak_tflops {
-        println!(
-            "effective model FLOP/s: {:.1} % of the {peak} TFLOP/s matrix peak",
-            100.0 * 2.0 * params as f64 * ours_tps / 1e12 / peak
-        );
-    }
+    table.header();
+    table.row("virnucpro (candle, packed, no padding)", seconds, ours_tps);
+    table.peak_share(args.run.peak_tflops, ours_tps);
     if args.with_padded {
         let padded: Vec<PaddedBatch> = groups
             .iter()
@@ -151,28 +134,33 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
             model.embed_padded(batch)?.to_vec2::<f32>()?;
         }
         let secs = started.elapsed().as_secs_f64();
-        row(
+        table.row(
             "virnucpro (candle, padded)",
             secs,
             real_tokens as f64 / secs,
         );
     }
 
-    if let Some(script) = &args.torch_ref {
-        let torch = run_torch(&args, script, precision)?;
-        let torch_tps = torch["tokens_per_s"]
-            .as_f64()
-            .context("torch: no tokens_per_s")?;
-        let torch_s = torch["seconds"].as_f64().unwrap_or(0.0);
-        let name = torch["impl"].as_str().unwrap_or("pytorch");
-        row(&format!("{:.44}", name), torch_s, torch_tps);
-        println!(
-            "\nvirnucpro / PyTorch tokens per second: {:.2}x (padding in the PyTorch batches: {:.1} %)",
-            ours_tps / torch_tps,
-            torch["padding_fraction"].as_f64().unwrap_or(0.0) * 100.0
-        );
-    }
-    Ok(())
+    table.torch_row(
+        &args.run,
+        &[
+            "--model".into(),
+            args.shape.clone(),
+            "--seqs".into(),
+            args.seqs.to_string(),
+            "--min-len".into(),
+            args.lengths[0].to_string(),
+            "--max-len".into(),
+            args.lengths[1].to_string(),
+            "--budget".into(),
+            args.budget.to_string(),
+            "--dtype".into(),
+            super::dtype_flag(precision).into(),
+            "--device".into(),
+            super::torch_device(&device).into(),
+        ],
+        ours_tps,
+    )
 }
 
 /// Length-sorted groups of at most `budget` tokens (the engine's packer does better; this is
@@ -196,37 +184,4 @@ fn sorted_groups(tokens: &[Vec<u32>], budget: usize) -> Vec<Vec<&[u32]>> {
         groups.push(current);
     }
     groups
-}
-
-/// Runs the PyTorch reference on the same workload and returns its JSON result.
-fn run_torch(
-    args: &BenchEsm2Args,
-    script: &std::path::Path,
-    precision: Precision,
-) -> Result<serde_json::Value> {
-    let device = if args.device.starts_with("cuda") {
-        "cuda"
-    } else {
-        "cpu"
-    };
-    super::run_python(
-        &args.python,
-        script,
-        &[
-            "--model".into(),
-            args.shape.clone(),
-            "--seqs".into(),
-            args.seqs.to_string(),
-            "--min-len".into(),
-            args.lengths[0].to_string(),
-            "--max-len".into(),
-            args.lengths[1].to_string(),
-            "--budget".into(),
-            args.budget.to_string(),
-            "--dtype".into(),
-            super::dtype_flag(precision).into(),
-            "--device".into(),
-            device.into(),
-        ],
-    )
 }

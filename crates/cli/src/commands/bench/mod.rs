@@ -63,3 +63,93 @@ pub fn run_python(
     let text = std::fs::read_to_string(out.path())?;
     Ok(serde_json::from_str(&text)?)
 }
+
+/// The throughput table both model benchmarks print: one row per implementation.
+pub struct Table {
+    /// Sequences in the workload.
+    pub seqs: u64,
+    /// Layer parameters (2 FLOPs each per token).
+    pub params: usize,
+}
+
+impl Table {
+    /// Prints the header.
+    pub fn header(&self) {
+        println!(
+            "\n{:<44} {:>9} {:>12} {:>10} {:>10}",
+            "implementation", "seconds", "tokens/s", "seqs/s", "TFLOP/s"
+        );
+    }
+
+    /// Prints one implementation's row.
+    pub fn row(&self, name: &str, seconds: f64, tokens_per_s: f64) {
+        println!(
+            "{name:<44} {seconds:>9.2} {tokens_per_s:>12.0} {:>10.1} {:>10.3}",
+            self.seqs as f64 / seconds,
+            self.tflops(tokens_per_s)
+        );
+    }
+
+    /// Effective model TFLOP/s at a throughput.
+    pub fn tflops(&self, tokens_per_s: f64) -> f64 {
+        2.0 * self.params as f64 * tokens_per_s / 1e12
+    }
+
+    /// Prints the share of the matrix peak reached, when the peak is known.
+    pub fn peak_share(&self, peak_tflops: Option<f64>, tokens_per_s: f64) {
+        if let Some(peak) = peak_tflops {
+            println!(
+                "effective model FLOP/s: {:.1} % of the {peak} TFLOP/s matrix peak",
+                100.0 * self.tflops(tokens_per_s) / peak
+            );
+        }
+    }
+
+    /// Runs the PyTorch reference (when asked), prints its row and the ratio.
+    pub fn torch_row(
+        &self,
+        run: &crate::args::BenchDeviceArgs,
+        args: &[String],
+        ours_tokens_per_s: f64,
+    ) -> Result<()> {
+        let Some(script) = &run.torch_ref else {
+            return Ok(());
+        };
+        let torch = run_python(&run.python, script, args)?;
+        let tps = torch["tokens_per_s"]
+            .as_f64()
+            .context("torch: no tokens_per_s")?;
+        self.row(
+            &format!("{:.44}", torch["impl"].as_str().unwrap_or("pytorch")),
+            torch["seconds"].as_f64().unwrap_or(0.0),
+            tps,
+        );
+        println!(
+            "\nvirnucpro / PyTorch tokens per second: {:.2}x (padding in the PyTorch batches: {:.1} %)",
+            ours_tokens_per_s / tps,
+            torch["padding_fraction"].as_f64().unwrap_or(0.0) * 100.0
+        );
+        Ok(())
+    }
+}
+
+/// Device and precision of a model benchmark.
+pub fn device_and_precision(
+    run: &crate::args::BenchDeviceArgs,
+) -> Result<(candle_core::Device, Precision)> {
+    let device = virnucpro_models::parse_device(&run.device)?;
+    let precision = match &run.precision {
+        Some(p) => p.parse::<Precision>()?,
+        None => Precision::default_for(&device),
+    };
+    Ok((device, precision))
+}
+
+/// `cuda` or `cpu`, as the PyTorch scripts take it.
+pub fn torch_device(device: &candle_core::Device) -> &'static str {
+    if device.is_cpu() {
+        "cpu"
+    } else {
+        "cuda"
+    }
+}
