@@ -326,9 +326,15 @@ fn run_pipeline(
             let mut written = 0u64;
             let mut write = |rank: usize, shard: &mut Shard, trigger: Trigger| -> Result<()> {
                 let rows = std::mem::take(&mut shard.pending);
+                // The driver's view of the worker's GPU (every process counts); 0 on a CPU.
+                let in_use = virnucpro_models::device_memory(workers[rank].device())
+                    .map_or(0, |(used, _)| used);
+                shard.memory_peak = shard.memory_peak.max(in_use);
                 let meta = Metadata {
                     batch_idx: shard.next_batch,
                     trigger,
+                    gpu_memory_allocated_bytes: in_use,
+                    gpu_memory_peak_bytes: shard.memory_peak,
                     ..meta.clone()
                 };
                 checkpoint::write(
@@ -349,6 +355,7 @@ fn run_pipeline(
                             pending: Rows::default(),
                             next_batch: next_batch.get(&rank).copied().unwrap_or(0),
                             last: Instant::now(),
+                            memory_peak: 0,
                         });
                         shard.pending.append(rows);
                         if shard.pending.len() as u64 >= options.checkpoint_every_seqs {
@@ -431,6 +438,7 @@ struct Shard {
     pending: Rows,
     next_batch: u64,
     last: Instant,
+    memory_peak: u64,
 }
 
 /// Reads `input`, skips the sequences `done`, tokenises the rest and plans them into batches,
