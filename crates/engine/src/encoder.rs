@@ -154,7 +154,9 @@ pub fn dtype_name(p: Precision) -> &'static str {
 }
 
 /// Loads one copy of the encoder `kind` per worker: `per_device` copies on each of `devices`.
-/// Each worker owns its copy, so workers never share a device's memory or a lock.
+/// Each worker owns its copy, so workers never share a device's memory or a lock. A GPU where
+/// the model cannot be loaded (out of memory, a broken device) is left out with a warning as
+/// long as another device took it; with none left, the first error is returned.
 pub fn load_workers(
     kind: &str,
     dir: &std::path::Path,
@@ -163,10 +165,25 @@ pub fn load_workers(
     precision: Precision,
 ) -> Result<Vec<Box<dyn Encoder>>> {
     let mut workers = Vec::new();
+    let mut first_error = None;
     for device in devices {
         for _ in 0..per_device.max(1) {
-            workers.push(load(kind, dir, device, precision)?);
+            match load(kind, dir, device, precision) {
+                Ok(worker) => workers.push(worker),
+                Err(e) if devices.len() > 1 => {
+                    tracing::warn!(
+                        "{kind} could not be loaded on {}: {e}; going on without that device",
+                        crate::worker::device_name(device)
+                    );
+                    first_error.get_or_insert(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
-    Ok(workers)
+    match (workers.is_empty(), first_error) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(workers),
+    }
 }

@@ -251,3 +251,24 @@ fn padded_models_run_on_several_workers_too() {
         1e-6,
     );
 }
+
+#[test]
+fn a_model_no_device_can_load_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for devices in [vec![Device::Cpu], vec![Device::Cpu, Device::Cpu]] {
+        let err = match encoder::load_workers("esm2", dir.path(), &devices, 2, Precision::F32) {
+            Ok(_) => panic!("an empty directory loaded as a model"),
+            Err(e) => e,
+        };
+        assert!(err.to_string().contains("config.json"), "{err}");
+    }
+    let two = encoder::load_workers(
+        "esm2",
+        &demo_model("esm2_demo"),
+        &[Device::Cpu, Device::Cpu],
+        2,
+        Precision::F32,
+    )
+    .unwrap();
+    assert_eq!(two.len(), 4);
+}
