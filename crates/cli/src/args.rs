@@ -195,22 +195,11 @@ pub struct PredictArgs {
     /// auto (every GPU if there is one, else the CPU), cpu, cuda, cuda:N or a subset cuda:0,2
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Model copies (workers) per device, all pulling batches from one queue; with --device cpu,
-    /// N workers share the -t threads
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub workers: u64,
     /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
     #[arg(long, default_value = "auto")]
     pub precision: String,
-    /// Tokens per embedding batch [default: 4096 on CPU, 16384 on GPU]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub token_budget: Option<u64>,
-    /// Checkpoint the embedding stages after this many new sequences
-    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub checkpoint_every_seqs: u64,
-    /// ...or after this many seconds, whichever comes first
-    #[arg(long, default_value_t = 300.0, value_name = "S")]
-    pub checkpoint_every_secs: f64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Discard an earlier run in OUT_DIR and start over
     #[arg(long)]
     pub force_restart: bool,
@@ -267,6 +256,44 @@ impl ModelKind {
     }
 }
 
+/// How the embedding engine batches, spreads and checkpoints (`embed` and `predict`).
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Model copies (workers) per device, all pulling batches from one queue; with --device cpu,
+    /// N workers share the -t threads
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
+    /// Tokens per embedding batch, padding included [default: 4096 on CPU, 16384 on GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_budget: Option<u64>,
+    /// Write an embedding checkpoint after this many new sequences
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every_seqs: u64,
+    /// ...or after this many seconds, whichever comes first
+    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    pub checkpoint_every_secs: f64,
+}
+
+impl EngineArgs {
+    /// The checkpoint interval; an error unless a positive number of seconds.
+    pub fn checkpoint_every(&self) -> anyhow::Result<std::time::Duration> {
+        let s = self.checkpoint_every_secs;
+        if !(s > 0.0 && s.is_finite()) {
+            anyhow::bail!("--checkpoint-every-secs must be a positive number of seconds");
+        }
+        Ok(std::time::Duration::from_secs_f64(s))
+    }
+
+    /// The token budget: the flag, else one sized for the device (a CPU, or a GPU's memory).
+    pub fn token_budget(&self, device: &candle_core::Device) -> usize {
+        match self.token_budget {
+            Some(b) => b as usize,
+            None if device.is_cpu() => 4096,
+            None => 16384,
+        }
+    }
+}
+
 /// `virnucpro embed`
 #[derive(Debug, Args)]
 #[command(
@@ -291,22 +318,11 @@ pub struct EmbedArgs {
     /// cpu, cuda (every visible GPU, one worker each), cuda:N, or a subset cuda:0,2
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Model copies (workers) per device, all pulling batches from one queue; with --device cpu,
-    /// N workers share the -t threads
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub workers: u64,
     /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
     #[arg(long)]
     pub precision: Option<String>,
-    /// Tokens per batch, padding included [default: 4096 on CPU, 16384 on GPU]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub token_budget: Option<u64>,
-    /// Write a checkpoint after this many new sequences
-    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub checkpoint_every_seqs: u64,
-    /// ...or after this many seconds, whichever comes first
-    #[arg(long, default_value_t = 300.0, value_name = "S")]
-    pub checkpoint_every_secs: f64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Discard existing checkpoints and start over
     #[arg(long)]
     pub force_restart: bool,

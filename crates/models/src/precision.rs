@@ -52,6 +52,12 @@ impl std::str::FromStr for Precision {
 
 /// Parses one device: `cpu`, `cuda` (GPU 0) or `cuda:N`.
 pub fn parse_device(spec: &str) -> Result<Device> {
+    // `cuda` alone means GPU 0 here: opening every GPU for one would create a context on each.
+    let spec = if spec.trim().eq_ignore_ascii_case("cuda") {
+        "cuda:0"
+    } else {
+        spec
+    };
     Ok(parse_devices(spec)?.swap_remove(0))
 }
 

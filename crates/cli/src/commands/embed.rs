@@ -1,28 +1,17 @@
 //! `virnucpro embed`: one model over one FASTA, through the engine.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use virnucpro_engine::{encoder, fault, fingerprint, Options, StopFlag};
 use virnucpro_models::{parse_devices, Precision};
 
 use crate::args::{EmbedArgs, GlobalArgs};
 use crate::progress::EmbedBar;
 
-/// Token budget when none is given: sized for a CPU, or for a GPU's memory.
-pub fn default_budget(device: &candle_core::Device) -> usize {
-    if device.is_cpu() {
-        4096
-    } else {
-        16384
-    }
-}
-
 /// Runs the embedding.
 pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
-    if !(args.checkpoint_every_secs > 0.0 && args.checkpoint_every_secs.is_finite()) {
-        bail!("--checkpoint-every-secs must be a positive number of seconds");
-    }
+    let checkpoint_every = args.engine.checkpoint_every()?;
     let started = Instant::now();
     let devices = parse_devices(&args.device)?;
     let device = devices[0].clone();
@@ -36,7 +25,7 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
         args.kind.name(),
         &args.model,
         &devices,
-        args.workers as usize,
+        args.engine.workers as usize,
         precision,
     )?;
     let workers = fault::inject(workers, fault::from_env().map_err(anyhow::Error::msg)?);
@@ -51,12 +40,9 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     let options = Options {
-        token_budget: args
-            .token_budget
-            .map(|b| b as usize)
-            .unwrap_or_else(|| default_budget(&device)),
-        checkpoint_every_seqs: args.checkpoint_every_seqs,
-        checkpoint_every: Duration::from_secs_f64(args.checkpoint_every_secs),
+        token_budget: args.engine.token_budget(&device),
+        checkpoint_every_seqs: args.engine.checkpoint_every_seqs,
+        checkpoint_every,
         force_restart: args.force_restart,
         keep_checkpoints: args.keep_checkpoints,
     };

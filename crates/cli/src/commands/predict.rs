@@ -1,8 +1,8 @@
 //! `virnucpro predict`: wires flags to the prediction flow and reports on it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::Device;
 use virnucpro_engine::fault;
 use virnucpro_engine::StopFlag;
@@ -55,9 +55,7 @@ impl Reporter for LogReporter {
 
 /// Runs the prediction.
 pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()> {
-    if !(args.checkpoint_every_secs > 0.0 && args.checkpoint_every_secs.is_finite()) {
-        bail!("--checkpoint-every-secs must be a positive number of seconds");
-    }
+    let checkpoint_every = args.engine.checkpoint_every()?;
     let started = Instant::now();
     let length: usize = args.length.parse().context("-L takes 300 or 500")?;
     let devices = devices(&args.device)?;
@@ -76,7 +74,7 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         "predicting {} at {length} bp into {} ({precision:?}; {} worker(s) on {})",
         args.input.display(),
         args.output.display(),
-        devices.len() * args.workers as usize,
+        devices.len() * args.engine.workers as usize,
         devices
             .iter()
             .map(virnucpro_engine::worker::device_name)
@@ -97,18 +95,15 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         length,
         out_dir: args.output.clone(),
         models,
-        token_budget: args
-            .token_budget
-            .map(|b| b as usize)
-            .unwrap_or_else(|| super::embed::default_budget(&device)),
+        token_budget: args.engine.token_budget(&device),
         devices,
-        workers_per_device: args.workers as usize,
+        workers_per_device: args.engine.workers as usize,
         fault: fault::from_env().map_err(anyhow::Error::msg)?,
         shard: args.shard,
         precision,
         threads,
-        checkpoint_every_seqs: args.checkpoint_every_seqs,
-        checkpoint_every: Duration::from_secs_f64(args.checkpoint_every_secs),
+        checkpoint_every_seqs: args.engine.checkpoint_every_seqs,
+        checkpoint_every,
         force_restart: args.force_restart,
         save_embeddings: args.save_embeddings,
         keep_intermediates: args.keep_intermediates,

@@ -102,9 +102,7 @@ impl Dnabert {
     /// A model of the given shape with random weights, for benchmarks.
     pub fn random(config: DnabertConfig, device: &Device, precision: Precision) -> Result<Self> {
         let dtype = precision.dtype();
-        let varmap = candle_nn::VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, dtype, device);
-        Self::from_weights(config, &vb, device, dtype)
+        Self::from_weights(config, &weights::random(dtype, device), device, dtype)
     }
 
     /// The model's hyper-parameters.

@@ -125,9 +125,7 @@ impl Esm2 {
     /// once, on `device`, and shared with the model: no second copy is ever held.
     pub fn random(config: Esm2Config, device: &Device, precision: Precision) -> Result<Self> {
         let dtype = precision.dtype();
-        let varmap = candle_nn::VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, dtype, device);
-        Self::from_weights(config, &vb, device, dtype)
+        Self::from_weights(config, &weights::random(dtype, device), device, dtype)
     }
 
     /// The model's hyper-parameters.

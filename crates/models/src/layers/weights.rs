@@ -93,6 +93,12 @@ impl Weights {
     }
 }
 
+/// A `VarBuilder` that creates every weight asked of it with random values, once, on `device`
+/// (the model shares it: no second copy is held). For benchmarks in the published shapes.
+pub fn random(dtype: DType, device: &Device) -> VarBuilder<'static> {
+    VarBuilder::from_varmap(&candle_nn::VarMap::new(), dtype, device)
+}
+
 /// `dir/config.json`, or an error saying that `dir` is not a `model` directory.
 pub fn config_path(dir: &Path, model: &str) -> Result<PathBuf> {
     let path = dir.join("config.json");
