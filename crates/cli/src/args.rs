@@ -381,6 +381,26 @@ pub enum BenchTarget {
     /// Engine overhead: checkpointing every N sequences against checkpointing off, and packing
     /// efficiency for 300 and 500 bp workloads
     Engine(BenchEngineArgs),
+    /// The prediction flow's own cost and footprint: the whole `predict` on generated reads
+    /// with real-width, zero-layer random models at several sizes (wall time, time in the
+    /// models, frames/s without it, peak RSS, peak disk)
+    Flow(BenchFlowArgs),
+}
+
+/// `virnucpro bench flow`
+#[derive(Debug, Args)]
+pub struct BenchFlowArgs {
+    /// Kept frames per run, one child process each, comma-separated
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000,100000,1000000",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub frames: Vec<u64>,
+    /// Directory for the generated reads, models and outputs [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 }
 
 /// `virnucpro bench engine`

@@ -2,55 +2,80 @@
 
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A bar of length `total` drawn with `template`, labelled `label`, hidden when `quiet`.
-fn styled_bar(total: u64, template: &str, label: &str, quiet: bool) -> ProgressBar {
-    let target = if quiet {
-        ProgressDrawTarget::hidden()
+/// Where bars draw: stderr, or nowhere when `quiet`. Bars shown together share one.
+pub fn draw_target(quiet: bool) -> MultiProgress {
+    if quiet {
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(Some(total), target);
-    bar.set_style(
-        ProgressStyle::with_template(template)
-            .expect("the template is valid")
-            .progress_chars("=> "),
-    );
+        MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
+    }
+}
+
+/// A bar of length `total` drawn with `template`, labelled `label`, on `target`.
+fn styled_bar(total: u64, template: &str, label: &str, target: &MultiProgress) -> ProgressBar {
+    let bar = target.add(ProgressBar::new(total));
+    bar.set_style(style(template));
     bar.set_prefix(label.to_string());
     bar
 }
 
-/// A bar over the bytes of `path` read so far (compressed bytes for compressed input).
-pub fn file_bar(path: &Path, label: &str, quiet: bool) -> ProgressBar {
-    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    styled_bar(
-        total,
-        "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        label,
-        quiet,
-    )
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("the template is valid")
+        .progress_chars("=> ")
 }
 
-/// A bar over sequences for the embedding engine: starts at the resumed count, shows
-/// sequences/s, tokens/s and the ETA.
+/// A bar over the bytes of `path` read so far (compressed bytes for compressed input), with
+/// the ETA; for a stream of unknown size (standard input, a pipe), the bytes and their rate.
+pub fn file_bar(path: &Path, label: &str, quiet: bool) -> ProgressBar {
+    file_bar_in(path, label, &draw_target(quiet))
+}
+
+/// [`file_bar`] on a shared draw target.
+pub fn file_bar_in(path: &Path, label: &str, target: &MultiProgress) -> ProgressBar {
+    let size = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    match size {
+        Some(total) => styled_bar(
+            total,
+            "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            label,
+            target,
+        ),
+        None => styled_bar(
+            0,
+            "{prefix:>10} {spinner} {bytes} read {binary_bytes_per_sec}",
+            label,
+            target,
+        ),
+    }
+}
+
+/// A bar over the items of the engine: starts at the count finished by an earlier run, shows
+/// items/s, tokens/s and, when the total is known, the ETA; for a stream, a running count.
 pub struct EmbedBar {
     bar: ProgressBar,
+    unit: &'static str,
     started: std::time::Instant,
     tokens: std::sync::atomic::AtomicU64,
 }
 
 impl EmbedBar {
-    /// A bar labelled `label`, hidden when `quiet`.
-    pub fn new(label: &str, quiet: bool) -> Self {
-        let bar = styled_bar(
-            0,
-            "{prefix:>8} [{bar:30}] {pos}/{len} seqs {per_sec} {msg} ETA {eta}",
-            label,
-            quiet,
-        );
+    /// A bar labelled `label` counting `unit`s (`seqs`, `frames`), hidden when `quiet`.
+    pub fn new(label: &str, unit: &'static str, quiet: bool) -> Self {
+        Self::new_in(label, unit, &draw_target(quiet))
+    }
+
+    /// [`EmbedBar::new`] on a shared draw target.
+    pub fn new_in(label: &str, unit: &'static str, target: &MultiProgress) -> Self {
+        let bar = styled_bar(0, "{prefix:>10} {pos}", label, target);
         EmbedBar {
             bar,
+            unit,
             started: std::time::Instant::now(),
             tokens: std::sync::atomic::AtomicU64::new(0),
         }
@@ -58,8 +83,19 @@ impl EmbedBar {
 }
 
 impl virnucpro_engine::Progress for EmbedBar {
-    fn begin(&self, total: u64, done: u64) {
-        self.bar.set_length(total);
+    fn begin(&self, total: Option<u64>, done: u64) {
+        let unit = self.unit;
+        match total {
+            Some(total) => {
+                self.bar.set_style(style(&format!(
+                    "{{prefix:>10}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} {{msg}} ETA {{eta}}"
+                )));
+                self.bar.set_length(total);
+            }
+            None => self.bar.set_style(style(&format!(
+                "{{prefix:>10}} {{spinner}} {{pos}} {unit} {{per_sec}} {{msg}}"
+            ))),
+        }
         self.bar.set_position(done);
         self.bar.reset_eta();
     }

@@ -196,12 +196,12 @@ fn wrong_shape_checkpoint_is_recomputed() {
         let loaded = checkpoint::read(p, 64).unwrap();
         let half: Vec<f32> = loaded
             .rows
-            .embeddings
+            .values
             .chunks(64)
             .flat_map(|r| r[..32].to_vec())
             .collect();
         let rows = Rows {
-            embeddings: half,
+            values: half,
             ..loaded.rows
         };
         let meta = Metadata {
@@ -212,6 +212,7 @@ fn wrong_shape_checkpoint_is_recomputed() {
             input_fingerprint: loaded.input_fingerprint,
             dtype: "float32".into(),
             packing_enabled: true,
+            output: "embeddings".into(),
             gpu_memory_allocated_bytes: 0,
             gpu_memory_peak_bytes: 0,
         };

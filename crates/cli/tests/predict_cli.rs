@@ -125,16 +125,16 @@ fn a_crash_in_each_stage_then_a_rerun_gives_the_clean_result() {
         stderr(&o)
     );
 
-    // Where to kill: as soon as the run record exists (chunking), once DNABERT-S has
-    // checkpointed, once ESM-2 has.
+    // Where to kill: as soon as the run record exists (reading the input), once a first
+    // checkpoint is written, once a third is.
     type KillPoint = fn(&Path) -> bool;
     let stages: [(&str, KillPoint); 3] = [
-        ("chunk", |out| out.join("run.json").exists()),
-        ("dnabert", |out| {
-            files_under(&out.join("intermediates/dnabert/checkpoints/shard_0")) >= 1
+        ("start", |out| out.join("run.json").exists()),
+        ("first checkpoint", |out| {
+            files_under(&out.join("intermediates/checkpoints/shard_0")) >= 1
         }),
-        ("esm2", |out| {
-            files_under(&out.join("intermediates/esm2/checkpoints/shard_0")) >= 1
+        ("third checkpoint", |out| {
+            files_under(&out.join("intermediates/checkpoints/shard_0")) >= 3
         }),
     ];
     for (name, reached) in stages {

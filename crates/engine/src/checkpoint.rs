@@ -1,14 +1,16 @@
 //! Checkpoint files: HDF5, one per batch boundary, written atomically, validated on resume.
 //!
 //! Layout: `<checkpoints>/shard_<rank>/batch_<NNNNN>.h5` with datasets `ids` (UTF-8 strings),
-//! `indices` (u64: each sequence's position in the input, so the final output can be put back
-//! in input order without re-reading the input) and `embeddings` (f32 `[n, dim]`), and
-//! attributes `batch_idx`, `num_sequences`, `timestamp` (UTC ISO 8601), `trigger_reason`,
-//! `model`, `model_fingerprint`, `input_fingerprint`, `dtype`, `packing_enabled`,
+//! `indices` (u64: each item's position in the input, so the final output can be put back in
+//! input order without re-reading the input), `item_hashes` (u64: each item's content hash, so
+//! a resume can tell that the input still holds that item there) and the rows (f32
+//! `[n, width]`: `embeddings` for `embed`, `scores` for `predict`), and attributes `batch_idx`,
+//! `num_sequences`, `timestamp` (UTC ISO 8601), `trigger_reason`, `model`, `model_fingerprint`,
+//! `input_fingerprint` (of the items this file holds), `dtype`, `packing_enabled`,
 //! `gpu_memory_allocated_bytes`, `gpu_memory_peak_bytes`, and `content_checksum` (XXH3-128 of
-//! the ids, indices and embedding bytes), so that a garbled file is caught even where HDF5 would
-//! read it. A file holds only sequences computed since the previous checkpoint, never earlier
-//! ones.
+//! the ids, indices, hashes and row bytes), so that a garbled file is caught even where HDF5
+//! would read it. A file holds only items computed since the previous checkpoint, never
+//! earlier ones, sorted by input position.
 
 use std::path::{Path, PathBuf};
 
@@ -59,21 +61,25 @@ pub struct Metadata {
     pub dtype: String,
     /// Whether batches were packed (no padding).
     pub packing_enabled: bool,
+    /// Name of the dataset holding the rows (`embeddings`, `scores`).
+    pub output: String,
     /// Device memory in use when written (0 on CPU).
     pub gpu_memory_allocated_bytes: u64,
     /// Peak device memory of the worker (0 on CPU).
     pub gpu_memory_peak_bytes: u64,
 }
 
-/// Embedded sequences: ids, input positions and rows of `dim` floats.
+/// Finished items: ids, input positions, content hashes and rows of `width` floats.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rows {
-    /// Sequence ids.
+    /// Item ids.
     pub ids: Vec<String>,
-    /// Position of each sequence in the input.
+    /// Position of each item in the input.
     pub indices: Vec<u64>,
-    /// `ids.len() * dim` floats, row-major.
-    pub embeddings: Vec<f32>,
+    /// Content hash of each item ([`crate::model::Item::content_hash`]).
+    pub hashes: Vec<u64>,
+    /// `ids.len() * width` floats, row-major: embeddings, or a prediction's scores.
+    pub values: Vec<f32>,
 }
 
 impl Rows {
@@ -87,7 +93,7 @@ impl Rows {
         self.ids.is_empty()
     }
 
-    /// XXH3-128 of the ids, indices and embedding bytes, as hex.
+    /// XXH3-128 of the ids, indices, hashes and row bytes, as hex.
     pub fn checksum(&self) -> String {
         let mut h = Xxh3::new();
         for id in &self.ids {
@@ -97,8 +103,21 @@ impl Rows {
         for i in &self.indices {
             h.update(&i.to_le_bytes());
         }
-        for v in &self.embeddings {
+        for i in &self.hashes {
+            h.update(&i.to_le_bytes());
+        }
+        for v in &self.values {
             h.update(&v.to_le_bytes());
+        }
+        format!("{:032x}", h.digest128())
+    }
+
+    /// Fingerprint of the items these rows are of (their positions and content hashes).
+    pub fn input_fingerprint(&self) -> String {
+        let mut h = Xxh3::new();
+        for (i, hash) in self.indices.iter().zip(&self.hashes) {
+            h.update(&i.to_le_bytes());
+            h.update(&hash.to_le_bytes());
         }
         format!("{:032x}", h.digest128())
     }
@@ -107,7 +126,27 @@ impl Rows {
     pub fn append(&mut self, other: Rows) {
         self.ids.extend(other.ids);
         self.indices.extend(other.indices);
-        self.embeddings.extend(other.embeddings);
+        self.hashes.extend(other.hashes);
+        self.values.extend(other.values);
+    }
+
+    /// Sorts the rows by input position (rows are `width` floats).
+    pub fn sort_by_index(&mut self, width: usize) {
+        if self.indices.windows(2).all(|w| w[0] <= w[1]) {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by_key(|&r| self.indices[r]);
+        let mut sorted = Rows::default();
+        for r in order {
+            sorted.ids.push(std::mem::take(&mut self.ids[r]));
+            sorted.indices.push(self.indices[r]);
+            sorted.hashes.push(self.hashes[r]);
+            sorted
+                .values
+                .extend_from_slice(&self.values[r * width..(r + 1) * width]);
+        }
+        *self = sorted;
     }
 }
 
@@ -140,13 +179,17 @@ fn unicode(s: &str) -> VarLenUnicode {
 /// Writes `rows` with `meta` to `path` atomically: a temporary file in the same directory,
 /// fsync, rename, fsync of the directory.
 pub fn write(path: &Path, rows: &Rows, dim: usize, meta: &Metadata) -> Result<()> {
-    if rows.embeddings.len() != rows.len() * dim || rows.indices.len() != rows.len() {
+    if rows.values.len() != rows.len() * dim
+        || rows.indices.len() != rows.len()
+        || rows.hashes.len() != rows.len()
+    {
         return Err(EngineError::Integrity(format!(
-            "refusing to write {}: {} ids, {} indices, {} floats for dimension {dim}",
+            "refusing to write {}: {} ids, {} indices, {} hashes, {} floats for width {dim}",
             path.display(),
             rows.len(),
             rows.indices.len(),
-            rows.embeddings.len()
+            rows.hashes.len(),
+            rows.values.len()
         )));
     }
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -170,11 +213,14 @@ fn write_contents(file: &hdf5::File, rows: &Rows, dim: usize, meta: &Metadata) -
     file.new_dataset_builder()
         .with_data(rows.indices.as_slice())
         .create("indices")?;
-    let view = ndarray::ArrayView2::from_shape((rows.len(), dim), &rows.embeddings)
+    file.new_dataset_builder()
+        .with_data(rows.hashes.as_slice())
+        .create("item_hashes")?;
+    let view = ndarray::ArrayView2::from_shape((rows.len(), dim), &rows.values)
         .map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
     file.new_dataset_builder()
         .with_data(view)
-        .create("embeddings")?;
+        .create(meta.output.as_str())?;
     write_attributes(file, meta, rows.len() as u64)?;
     file.new_attr::<VarLenUnicode>()
         .create("content_checksum")?
@@ -228,8 +274,20 @@ pub struct Loaded {
     pub rows: Rows,
 }
 
-/// Reads a checkpoint and checks it: every dataset present, as many ids as indices as rows,
-/// rows of `dim` floats, no NaN or infinity. `Err(reason)` marks a torn or corrupt file.
+/// The datasets that can hold a checkpoint's rows.
+const OUTPUTS: [&str; 2] = ["embeddings", "scores"];
+
+/// The rows dataset of an open checkpoint.
+fn values_dataset(file: &hdf5::File) -> std::result::Result<hdf5::Dataset, String> {
+    OUTPUTS
+        .iter()
+        .find_map(|name| file.dataset(name).ok())
+        .ok_or_else(|| format!("no rows dataset ({})", OUTPUTS.join(" or ")))
+}
+
+/// Reads a checkpoint and checks it: every dataset present, as many ids as indices as hashes
+/// as rows, rows of `dim` floats, no NaN or infinity, the content checksum. `Err(reason)`
+/// marks a torn or corrupt file.
 pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, String> {
     let file = hdf5::File::open(path).map_err(|e| format!("cannot open as HDF5 ({e})"))?;
     let attr_str = |name: &str| -> std::result::Result<String, String> {
@@ -252,29 +310,35 @@ pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, String> {
         .dataset("indices")
         .and_then(|d| d.read_raw())
         .map_err(|e| format!("dataset indices: {e}"))?;
-    let emb = file
-        .dataset("embeddings")
-        .map_err(|e| format!("dataset embeddings: {e}"))?;
+    let hashes: Vec<u64> = file
+        .dataset("item_hashes")
+        .and_then(|d| d.read_raw())
+        .map_err(|e| format!("dataset item_hashes: {e}"))?;
+    let emb = values_dataset(&file)?;
     let shape = emb.shape();
     if shape != [ids.len(), dim] {
         return Err(format!(
-            "embeddings have shape {shape:?}, expected [{}, {dim}]",
+            "rows have shape {shape:?}, expected [{}, {dim}]",
             ids.len()
         ));
     }
-    if indices.len() != ids.len() {
-        return Err(format!("{} ids but {} indices", ids.len(), indices.len()));
+    if indices.len() != ids.len() || hashes.len() != ids.len() {
+        return Err(format!(
+            "{} ids but {} indices and {} hashes",
+            ids.len(),
+            indices.len(),
+            hashes.len()
+        ));
     }
-    let embeddings: Vec<f32> = emb
-        .read_raw()
-        .map_err(|e| format!("dataset embeddings: {e}"))?;
-    if embeddings.iter().any(|v| !v.is_finite()) {
-        return Err("embeddings hold NaN or infinity".into());
+    let values: Vec<f32> = emb.read_raw().map_err(|e| format!("rows: {e}"))?;
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err("rows hold NaN or infinity".into());
     }
     let rows = Rows {
         ids: ids.iter().map(|s| s.as_str().to_string()).collect(),
         indices,
-        embeddings,
+        hashes,
+        values,
     };
     if attr_str("content_checksum")? != rows.checksum() {
         return Err("content checksum mismatch: the file was altered or damaged".into());
@@ -316,4 +380,99 @@ pub fn list(checkpoints: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Reads a checkpoint's rows a slice at a time, in the order they are stored (input order):
+/// what the in-order merge of many checkpoints holds of each is one slice.
+pub struct Cursor {
+    path: PathBuf,
+    ids: hdf5::Dataset,
+    indices: hdf5::Dataset,
+    values: hdf5::Dataset,
+    width: usize,
+    len: usize,
+    /// Rows read so far.
+    next: usize,
+    slice: Rows,
+    /// Position in `slice`.
+    at: usize,
+}
+
+/// Rows a [`Cursor`] reads at a time.
+const SLICE_ROWS: usize = 1024;
+
+impl Cursor {
+    /// Opens the checkpoint `path` (already checked by [`read`]) for rows of `width` floats.
+    pub fn open(path: &Path, width: usize) -> Result<Self> {
+        let bad = |e: String| EngineError::file(path, "checkpoint became unreadable", e);
+        let file = hdf5::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let ds = |name: &str| file.dataset(name).map_err(|e| bad(format!("{name}: {e}")));
+        let ids = ds("ids")?;
+        let indices = ds("indices")?;
+        let values = values_dataset(&file).map_err(bad)?;
+        let len = ids.shape().first().copied().unwrap_or(0);
+        if values.shape() != [len, width] {
+            return Err(bad(format!(
+                "rows have shape {:?}, expected [{len}, {width}]",
+                values.shape()
+            )));
+        }
+        Ok(Cursor {
+            path: path.to_path_buf(),
+            ids,
+            indices,
+            values,
+            width,
+            len,
+            next: 0,
+            slice: Rows::default(),
+            at: 0,
+        })
+    }
+
+    /// The checkpoint read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The input position of the next row, reading the next slice when needed; `None` at the
+    /// end.
+    pub fn peek(&mut self) -> Result<Option<u64>> {
+        if self.at >= self.slice.len() {
+            if self.next >= self.len {
+                return Ok(None);
+            }
+            let end = (self.next + SLICE_ROWS).min(self.len);
+            let range = self.next..end;
+            let bad = |e: hdf5::Error| EngineError::file(&self.path, "cannot read", e);
+            let ids: ndarray::Array1<VarLenUnicode> =
+                self.ids.read_slice_1d(range.clone()).map_err(bad)?;
+            let indices: ndarray::Array1<u64> =
+                self.indices.read_slice_1d(range.clone()).map_err(bad)?;
+            let values: ndarray::Array2<f32> = self
+                .values
+                .read_slice_2d(ndarray::s![range, ..])
+                .map_err(bad)?;
+            self.slice = Rows {
+                ids: ids.iter().map(|s| s.as_str().to_string()).collect(),
+                indices: indices.to_vec(),
+                hashes: Vec::new(),
+                values: values.iter().copied().collect(),
+            };
+            self.next = end;
+            self.at = 0;
+        }
+        Ok(Some(self.slice.indices[self.at]))
+    }
+
+    /// Takes the next row (after [`Cursor::peek`] said there is one): id, position, values.
+    pub fn take(&mut self) -> (String, u64, &[f32]) {
+        let r = self.at;
+        self.at += 1;
+        (
+            std::mem::take(&mut self.slice.ids[r]),
+            self.slice.indices[r],
+            &self.slice.values[r * self.width..(r + 1) * self.width],
+        )
+    }
 }

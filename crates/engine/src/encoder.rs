@@ -154,9 +154,7 @@ pub fn dtype_name(p: Precision) -> &'static str {
 }
 
 /// Loads one copy of the encoder `kind` per worker: `per_device` copies on each of `devices`.
-/// Each worker owns its copy, so workers never share a device's memory or a lock. A GPU where
-/// the model cannot be loaded (out of memory, a broken device) is left out with a warning as
-/// long as another device took it; with none left, the first error is returned.
+/// See [`load_each`].
 pub fn load_workers(
     kind: &str,
     dir: &std::path::Path,
@@ -164,15 +162,30 @@ pub fn load_workers(
     per_device: usize,
     precision: Precision,
 ) -> Result<Vec<Box<dyn Encoder>>> {
+    load_each(devices, per_device, kind, |device| {
+        load(kind, dir, device, precision)
+    })
+}
+
+/// Calls `load` for each worker: `per_device` times on each of `devices`. Each worker owns
+/// what it loads, so workers never share a device's memory or a lock. A GPU where `what`
+/// cannot be loaded (out of memory, a broken device) is left out with a warning as long as
+/// another device took it; with none left, the first error is returned.
+pub fn load_each<T, E: std::fmt::Display>(
+    devices: &[Device],
+    per_device: usize,
+    what: &str,
+    mut load: impl FnMut(&Device) -> std::result::Result<T, E>,
+) -> std::result::Result<Vec<T>, E> {
     let mut workers = Vec::new();
     let mut first_error = None;
     for device in devices {
         for _ in 0..per_device.max(1) {
-            match load(kind, dir, device, precision) {
+            match load(device) {
                 Ok(worker) => workers.push(worker),
                 Err(e) if devices.len() > 1 => {
                     tracing::warn!(
-                        "{kind} could not be loaded on {}: {e}; going on without that device",
+                        "{what} could not be loaded on {}: {e}; going on without that device",
                         crate::worker::device_name(device)
                     );
                     first_error.get_or_insert(e);

@@ -1,7 +1,7 @@
 //! Injected worker failures, so that recovery can be tested without a GPU that breaks.
 //!
 //! A [`Fault`] names a worker, a kind of failure and after how many good batches it starts;
-//! [`FaultyEncoder`] wraps that worker's encoder and fails as told. The CLI reads one from
+//! [`Faulty`] wraps that worker's encoder or model and fails as told. The CLI reads one from
 //! `VIRNUCPRO_INJECT_FAULT` (for example `1:error:2`); nothing else uses it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +11,7 @@ use virnucpro_models::{ModelError, Precision};
 
 use crate::encoder::Encoder;
 use crate::error::Result;
+use crate::model::{Item, Model, Tokens};
 
 /// How the injected failure shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,25 +58,48 @@ impl std::str::FromStr for Fault {
     }
 }
 
-/// An encoder that fails as its [`Fault`] says, and otherwise passes through.
-pub struct FaultyEncoder {
-    inner: Box<dyn Encoder>,
+/// A model or encoder that fails as its [`Fault`] says, and otherwise passes through.
+pub struct Faulty<T> {
+    inner: T,
     fault: Fault,
     calls: AtomicU64,
 }
 
-impl FaultyEncoder {
+/// An encoder with an injected fault.
+pub type FaultyEncoder = Faulty<Box<dyn Encoder>>;
+
+impl<T> Faulty<T> {
     /// Wraps `inner` with `fault`.
-    pub fn new(inner: Box<dyn Encoder>, fault: Fault) -> Self {
-        FaultyEncoder {
+    pub fn new(inner: T, fault: Fault) -> Self {
+        Faulty {
             inner,
             fault,
             calls: AtomicU64::new(0),
         }
     }
+
+    /// Counts a call on a batch of `batch_len` items and fails it when the fault says so.
+    fn strike(&self, batch_len: usize) -> Result<()> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call < self.fault.after_batches {
+            return Ok(());
+        }
+        let rank = self.fault.rank;
+        match self.fault.kind {
+            FaultKind::Error => {
+                Err(ModelError::Input(format!("injected failure of worker {rank}")).into())
+            }
+            FaultKind::Panic => panic!("injected panic in worker {rank}"),
+            FaultKind::OutOfMemory if batch_len > 1 => Err(ModelError::Input(format!(
+                "injected CUDA_ERROR_OUT_OF_MEMORY: out of memory on worker {rank}"
+            ))
+            .into()),
+            FaultKind::OutOfMemory => Ok(()),
+        }
+    }
 }
 
-impl Encoder for FaultyEncoder {
+impl Encoder for Faulty<Box<dyn Encoder>> {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -95,47 +119,70 @@ impl Encoder for FaultyEncoder {
         self.inner.tokenize(seq)
     }
     fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        if call >= self.fault.after_batches {
-            match self.fault.kind {
-                FaultKind::Error => {
-                    return Err(ModelError::Input(format!(
-                        "injected failure of worker {}",
-                        self.fault.rank
-                    ))
-                    .into())
-                }
-                FaultKind::Panic => panic!("injected panic in worker {}", self.fault.rank),
-                FaultKind::OutOfMemory if batch.len() > 1 => {
-                    return Err(ModelError::Input(format!(
-                        "injected CUDA_ERROR_OUT_OF_MEMORY: out of memory on worker {}",
-                        self.fault.rank
-                    ))
-                    .into())
-                }
-                FaultKind::OutOfMemory => {}
-            }
-        }
+        self.strike(batch.len())?;
         self.inner.embed(batch)
     }
 }
 
-/// Wraps the worker that `fault` names (if any) so that it fails as told.
-pub fn inject(workers: Vec<Box<dyn Encoder>>, fault: Option<Fault>) -> Vec<Box<dyn Encoder>> {
+impl<'a> Model for Faulty<Box<dyn Model + 'a>> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn output(&self) -> &'static str {
+        self.inner.output()
+    }
+    fn width(&self) -> usize {
+        self.inner.width()
+    }
+    fn packed(&self) -> bool {
+        self.inner.packed()
+    }
+    fn precision(&self) -> Precision {
+        self.inner.precision()
+    }
+    fn device(&self) -> &Device {
+        self.inner.device()
+    }
+    fn tokenize(&self, item: &Item) -> std::result::Result<Tokens, String> {
+        self.inner.tokenize(item)
+    }
+    fn run(&self, batch: &[&Tokens]) -> Result<Vec<f32>> {
+        self.strike(batch.len())?;
+        self.inner.run(batch)
+    }
+}
+
+/// Replaces the worker that `fault` names (if any) by `wrap(worker, fault)`.
+fn inject_with<T>(workers: Vec<T>, fault: Option<Fault>, wrap: impl Fn(T, Fault) -> T) -> Vec<T> {
     let Some(fault) = fault else {
         return workers;
     };
     workers
         .into_iter()
         .enumerate()
-        .map(|(rank, w)| -> Box<dyn Encoder> {
+        .map(|(rank, w)| {
             if rank == fault.rank {
-                Box::new(FaultyEncoder::new(w, fault))
+                wrap(w, fault)
             } else {
                 w
             }
         })
         .collect()
+}
+
+/// Wraps the encoder that `fault` names (if any) so that it fails as told.
+pub fn inject(workers: Vec<Box<dyn Encoder>>, fault: Option<Fault>) -> Vec<Box<dyn Encoder>> {
+    inject_with(workers, fault, |w, f| Box::new(Faulty::new(w, f)))
+}
+
+/// Wraps the model that `fault` names (if any) so that it fails as told.
+pub fn inject_models<'a>(
+    workers: Vec<Box<dyn Model + 'a>>,
+    fault: Option<Fault>,
+) -> Vec<Box<dyn Model + 'a>> {
+    inject_with(workers, fault, |w, f| -> Box<dyn Model + 'a> {
+        Box::new(Faulty::new(w, f))
+    })
 }
 
 /// The variable the CLI reads a [`Fault`] from (tests only).

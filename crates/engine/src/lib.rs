@@ -11,6 +11,8 @@ pub mod encoder;
 pub mod error;
 pub mod fault;
 pub mod fingerprint;
+pub mod model;
+pub mod ordered;
 pub mod output;
 pub mod packing;
 pub mod runner;
@@ -19,6 +21,7 @@ pub mod worker;
 
 pub use encoder::{DnabertEncoder, Encoder, Esm2Encoder};
 pub use error::{EngineError, Result};
-pub use runner::{embed_file, NoProgress, Options, Progress, Summary};
+pub use model::{Embedding, Item, Model, Tokens};
+pub use runner::{embed_file, run_items, NoProgress, Options, Progress, Streamed, Summary};
 pub use stop::StopFlag;
 pub use worker::WorkerReport;

@@ -72,7 +72,7 @@ pub fn merge(
                         )));
                     }
                     *slot = Some(rows.ids[row].clone());
-                    slab.extend_from_slice(&rows.embeddings[row * dim..(row + 1) * dim]);
+                    slab.extend_from_slice(&rows.values[row * dim..(row + 1) * dim]);
                 }
                 let view = ndarray::ArrayView2::from_shape((end - r, dim), &slab)
                     .map_err(|e| EngineError::Integrity(e.to_string()))?;

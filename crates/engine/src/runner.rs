@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use virnucpro_seq::FastaReader;
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::checkpoint::{self, Metadata, Rows, Trigger};
 use crate::encoder::{dtype_name, Encoder};
 use crate::error::{EngineError, Result};
-use crate::fingerprint::InputFingerprint;
+use crate::model::{Embedding, Item, Model, Tokens};
 use crate::output;
 use crate::packing::{self, Efficiency};
 use crate::stop::StopFlag;
@@ -52,8 +54,9 @@ impl Default for Options {
 
 /// Receives progress; the CLI draws a bar from it.
 pub trait Progress: Sync {
-    /// The run starts: `total` sequences, `done` of them already finished by an earlier run.
-    fn begin(&self, total: u64, done: u64);
+    /// The run starts: `total` items when known in advance (a stream is counted as it is
+    /// read), `done` of them already finished by an earlier run.
+    fn begin(&self, total: Option<u64>, done: u64);
     /// `seqs` more sequences (of `tokens` tokens) were embedded.
     fn advance(&self, seqs: u64, tokens: u64);
     /// The run ended (successfully or not).
@@ -64,7 +67,7 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 
 impl Progress for NoProgress {
-    fn begin(&self, _: u64, _: u64) {}
+    fn begin(&self, _: Option<u64>, _: u64) {}
     fn advance(&self, _: u64, _: u64) {}
     fn finish(&self) {}
 }
@@ -121,9 +124,19 @@ pub fn checkpoint_dir(output: &Path) -> PathBuf {
         .join("checkpoints")
 }
 
-/// Embeds every record of `input` with `workers` (one model copy each, all of the same model)
-/// and writes `output` (HDF5: `ids`, `embeddings`, attributes), resuming from the checkpoints of
-/// an earlier run, whatever its number of workers.
+/// What a streamed run read of its input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Streamed {
+    /// Items in the input.
+    pub total: u64,
+    /// Fingerprint of every item's content, in order.
+    pub fingerprint: String,
+}
+
+/// Embeds every record of `input` (a file, or `-` for standard input, read once) with
+/// `workers` (one model copy each, all of the same model) and writes `output` (HDF5: `ids`,
+/// `embeddings`, attributes), resuming from the checkpoints of an earlier run, whatever its
+/// number of workers.
 pub fn embed_file(
     workers: &[&dyn Encoder],
     input: &Path,
@@ -138,74 +151,32 @@ pub fn embed_file(
             "no model worker was given to the run".to_string(),
         ));
     };
-    if let Some(other) = workers
-        .iter()
-        .find(|w| w.name() != encoder.name() || w.dim() != encoder.dim())
-    {
-        return Err(EngineError::Integrity(format!(
-            "the workers hold different models ({} and {})",
-            encoder.name(),
-            other.name()
-        )));
-    }
+    let models: Vec<Embedding> = workers.iter().map(|&w| Embedding(w)).collect();
+    let models: Vec<&dyn Model> = models.iter().map(|m| m as &dyn Model).collect();
     let checkpoints = checkpoint_dir(output);
-    if options.force_restart && checkpoints.exists() {
-        std::fs::remove_dir_all(&checkpoints)
-            .map_err(|e| EngineError::file(&checkpoints, "cannot remove", e))?;
-    }
-
-    // Pass 1: count and fingerprint the input (fast next to the model; memory flat).
-    let mut fingerprint = InputFingerprint::new();
-    let mut total = 0u64;
-    for record in FastaReader::open(input)? {
-        let record = record?;
-        fingerprint.add(&record.id, &record.seq);
-        total += 1;
-    }
-    let input_fingerprint = fingerprint.finish();
-
+    let source = FastaReader::open(input)?.map(|record| {
+        record
+            .map(|r| Item {
+                id: r.id,
+                seqs: vec![r.seq],
+            })
+            .map_err(EngineError::from)
+    });
+    let (summary, streamed) = run_items(
+        &models,
+        source,
+        input,
+        &checkpoints,
+        model_fingerprint,
+        options,
+        progress,
+        stop,
+    )?;
     let meta = Metadata {
-        batch_idx: 0,
-        trigger: Trigger::Final,
-        model: encoder.name().to_string(),
-        model_fingerprint: model_fingerprint.to_string(),
-        input_fingerprint: input_fingerprint.clone(),
-        dtype: dtype_name(encoder.precision()).to_string(),
-        packing_enabled: encoder.packed(),
-        gpu_memory_allocated_bytes: 0,
-        gpu_memory_peak_bytes: 0,
+        input_fingerprint: streamed.fingerprint,
+        ..metadata(models[0], model_fingerprint)
     };
-
-    let mut summary = Summary {
-        total,
-        ..Summary::default()
-    };
-    let resume = resume(&checkpoints, encoder.dim(), &meta, total, &mut summary)?;
-    summary.resumed = resume.done_count;
-    progress.begin(total, resume.done_count);
-
-    let outcome = if resume.done_count < total {
-        run_pipeline(
-            workers,
-            input,
-            &checkpoints,
-            &meta,
-            options,
-            resume,
-            progress,
-            stop,
-            &mut summary,
-        )
-    } else {
-        Ok(())
-    };
-    progress.finish();
-    outcome?;
-    if let Some(signal) = stop.signal() {
-        return Err(EngineError::Interrupted { signal });
-    }
-
-    output::merge(&checkpoints, output, encoder.dim(), total, &meta)?;
+    output::merge(&checkpoints, output, encoder.dim(), streamed.total, &meta)?;
     if !options.keep_checkpoints {
         std::fs::remove_dir_all(&checkpoints)
             .map_err(|e| EngineError::file(&checkpoints, "cannot remove", e))?;
@@ -213,27 +184,108 @@ pub fn embed_file(
     Ok(summary)
 }
 
+/// The attributes every checkpoint of `model` carries.
+pub fn metadata(model: &dyn Model, model_fingerprint: &str) -> Metadata {
+    Metadata {
+        batch_idx: 0,
+        trigger: Trigger::Final,
+        model: model.name().to_string(),
+        model_fingerprint: model_fingerprint.to_string(),
+        input_fingerprint: String::new(),
+        dtype: dtype_name(model.precision()).to_string(),
+        packing_enabled: model.packed(),
+        output: model.output().to_string(),
+        gpu_memory_allocated_bytes: 0,
+        gpu_memory_peak_bytes: 0,
+    }
+}
+
+/// Runs `workers` (copies of one model) over every item of `source`, read once, and leaves
+/// each item's row in the checkpoints under `checkpoints`; items found in the checkpoints of an
+/// earlier run are skipped, after checking that the input holds the same item at that
+/// position. `input` names the source in errors. The caller merges the checkpoints.
+#[allow(clippy::too_many_arguments)]
+pub fn run_items<S>(
+    workers: &[&dyn Model],
+    source: S,
+    input: &Path,
+    checkpoints: &Path,
+    model_fingerprint: &str,
+    options: &Options,
+    progress: &dyn Progress,
+    stop: &StopFlag,
+) -> Result<(Summary, Streamed)>
+where
+    S: Iterator<Item = Result<Item>> + Send,
+{
+    let Some(&model) = workers.first() else {
+        return Err(EngineError::Integrity(
+            "no model worker was given to the run".to_string(),
+        ));
+    };
+    if let Some(other) = workers
+        .iter()
+        .find(|w| w.name() != model.name() || w.width() != model.width())
+    {
+        return Err(EngineError::Integrity(format!(
+            "the workers hold different models ({} and {})",
+            model.name(),
+            other.name()
+        )));
+    }
+    if options.force_restart && checkpoints.exists() {
+        std::fs::remove_dir_all(checkpoints)
+            .map_err(|e| EngineError::file(checkpoints, "cannot remove", e))?;
+    }
+    let meta = metadata(model, model_fingerprint);
+    let mut summary = Summary::default();
+    let resume = resume(checkpoints, model.width(), &meta, &mut summary)?;
+    summary.resumed = resume.done_count;
+    progress.begin(None, resume.done_count);
+    let outcome = run_pipeline(
+        workers,
+        source,
+        input,
+        checkpoints,
+        &meta,
+        options,
+        resume,
+        progress,
+        stop,
+        &mut summary,
+    );
+    progress.finish();
+    let streamed = outcome?;
+    summary.total = streamed.total;
+    if let Some(signal) = stop.signal() {
+        return Err(EngineError::Interrupted { signal });
+    }
+    Ok((summary, streamed))
+}
+
 /// What earlier runs finished.
 struct Resume {
-    /// `done[i]`: input sequence `i` is in a valid checkpoint.
-    done: Vec<bool>,
+    /// `done[i]`: the content hash of input item `i` when it is in a valid checkpoint, else 0.
+    done: Vec<u64>,
     done_count: u64,
+    /// A checkpoint holding the row of each finished item, for the error when the input changed.
+    example: Option<PathBuf>,
     /// The next free batch number of each rank that has checkpoints.
     next_batch: HashMap<usize, u64>,
 }
 
 fn resume(
     checkpoints: &Path,
-    dim: usize,
+    width: usize,
     meta: &Metadata,
-    total: u64,
     summary: &mut Summary,
 ) -> Result<Resume> {
-    let mut done = vec![false; total as usize];
+    let mut done: Vec<u64> = Vec::new();
     let mut done_count = 0;
+    let mut example = None;
     let mut next_batch = HashMap::new();
     for path in checkpoint::list(checkpoints)? {
-        let loaded = match checkpoint::read(&path, dim) {
+        let loaded = match checkpoint::read(&path, width) {
             Ok(loaded) => loaded,
             Err(reason) => {
                 // Keep the bytes for inspection, out of the way of later scans.
@@ -250,32 +302,31 @@ fn resume(
                 what: "model",
             });
         }
-        if loaded.input_fingerprint != meta.input_fingerprint {
-            return Err(EngineError::FingerprintMismatch {
-                path,
-                what: "input",
-            });
-        }
         if let Some(rank) = checkpoint::rank_of(&path) {
             let next = next_batch.entry(rank).or_insert(0);
             *next = (*next).max(loaded.batch_idx + 1);
         }
-        for &index in &loaded.rows.indices {
-            let slot = done.get_mut(index as usize).ok_or_else(|| {
+        for (&index, &hash) in loaded.rows.indices.iter().zip(&loaded.rows.hashes) {
+            let index = usize::try_from(index).map_err(|_| {
                 EngineError::Integrity(format!(
-                    "{} holds sequence number {index}, beyond the {total} of the input",
+                    "{} holds item number {index}, beyond any input",
                     path.display()
                 ))
             })?;
-            if !*slot {
-                *slot = true;
+            if done.len() <= index {
+                done.resize(index + 1, 0);
+            }
+            if done[index] == 0 {
+                done[index] = hash.max(1);
                 done_count += 1;
             }
         }
+        example.get_or_insert(path);
     }
     Ok(Resume {
         done,
         done_count,
+        example,
         next_batch,
     })
 }
@@ -285,47 +336,70 @@ fn resume(
 const WINDOW_BUDGETS: usize = 64;
 
 #[allow(clippy::too_many_arguments)]
-fn run_pipeline(
-    workers: &[&dyn Encoder],
+fn run_pipeline<S>(
+    workers: &[&dyn Model],
+    source: S,
     input: &Path,
     checkpoints: &Path,
     meta: &Metadata,
     options: &Options,
-    resume: Resume,
+    mut resume: Resume,
     progress: &dyn Progress,
     stop: &StopFlag,
     summary: &mut Summary,
-) -> Result<()> {
-    let encoder = workers[0];
+) -> Result<Streamed>
+where
+    S: Iterator<Item = Result<Item>> + Send,
+{
+    let model = workers[0];
     let (job_tx, job_rx) = bounded::<Job>(2 * workers.len() + 2);
     let (rows_tx, rows_rx) = bounded::<(usize, Rows)>(64);
     let queue = Queue::new(job_rx, workers.len());
-    let dim = encoder.dim();
+    let width = model.width();
     let budget = options.token_budget.max(1);
     let started = Instant::now();
+    // Set when the input turned out not to be the one the checkpoints were made from: what was
+    // computed since is not written, so the old checkpoints stay as they were.
+    let discard = AtomicBool::new(false);
+    let first_batch = std::mem::take(&mut resume.next_batch);
 
-    std::thread::scope(|scope| -> Result<()> {
+    std::thread::scope(|scope| -> Result<Streamed> {
         let queue = &queue;
-        // Feeder: read, skip finished ids, tokenise, plan.
-        let feeder = scope.spawn(move || -> Result<Efficiency> {
+        let discard = &discard;
+        // Feeder: read, skip finished items, tokenise, plan.
+        let feeder = scope.spawn(move || -> Result<(Efficiency, Streamed)> {
             let mut efficiency = Efficiency::default();
-            let fed = feed(encoder, input, &resume.done, budget, stop, |job| {
-                let lens: Vec<usize> = job.tokens.iter().map(Vec::len).collect();
-                efficiency.add(&lens, !encoder.packed(), budget);
-                queue.planning(job.ids.len() as u64);
-                queue.offer(&job_tx, job)
-            });
+            let mut streamed = Streamed::default();
+            let fed = feed(
+                model,
+                source,
+                input,
+                &resume,
+                budget,
+                stop,
+                &mut streamed,
+                |job| {
+                    let lens: Vec<usize> = job.tokens.iter().map(Tokens::cost).collect();
+                    efficiency.add(&lens, !model.packed(), budget);
+                    queue.planning(job.ids.len() as u64);
+                    queue.offer(&job_tx, job)
+                },
+            );
+            if fed.is_err() {
+                discard.store(true, Ordering::SeqCst);
+                queue.abort();
+            }
             queue.feeding_finished();
-            fed.map(|()| efficiency)
+            fed.map(|()| (efficiency, streamed))
         });
 
         // Writer: collect rows, checkpoint each worker's on count or time, and at the end.
-        let next_batch = resume.next_batch;
         let writer = scope.spawn(move || -> Result<u64> {
             let mut shards: HashMap<usize, Shard> = HashMap::new();
             let mut written = 0u64;
             let mut write = |rank: usize, shard: &mut Shard, trigger: Trigger| -> Result<()> {
-                let rows = std::mem::take(&mut shard.pending);
+                let mut rows = std::mem::take(&mut shard.pending);
+                rows.sort_by_index(width);
                 // The driver's view of the worker's GPU (every process counts); 0 on a CPU.
                 let in_use = virnucpro_models::device_memory(workers[rank].device())
                     .map_or(0, |(used, _)| used);
@@ -333,6 +407,7 @@ fn run_pipeline(
                 let meta = Metadata {
                     batch_idx: shard.next_batch,
                     trigger,
+                    input_fingerprint: rows.input_fingerprint(),
                     gpu_memory_allocated_bytes: in_use,
                     gpu_memory_peak_bytes: shard.memory_peak,
                     ..meta.clone()
@@ -340,7 +415,7 @@ fn run_pipeline(
                 checkpoint::write(
                     &checkpoint::path(checkpoints, rank, shard.next_batch),
                     &rows,
-                    dim,
+                    width,
                     &meta,
                 )?;
                 shard.next_batch += 1;
@@ -353,17 +428,22 @@ fn run_pipeline(
                     Ok((rank, rows)) => {
                         let shard = shards.entry(rank).or_insert_with(|| Shard {
                             pending: Rows::default(),
-                            next_batch: next_batch.get(&rank).copied().unwrap_or(0),
+                            next_batch: first_batch.get(&rank).copied().unwrap_or(0),
                             last: Instant::now(),
                             memory_peak: 0,
                         });
                         shard.pending.append(rows);
-                        if shard.pending.len() as u64 >= options.checkpoint_every_seqs {
+                        if shard.pending.len() as u64 >= options.checkpoint_every_seqs
+                            && !discard.load(Ordering::SeqCst)
+                        {
                             write(rank, shard, Trigger::Sequences)?;
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if discard.load(Ordering::SeqCst) {
+                    continue;
                 }
                 for (&rank, shard) in shards.iter_mut() {
                     if !shard.pending.is_empty() && shard.last.elapsed() >= options.checkpoint_every
@@ -371,6 +451,9 @@ fn run_pipeline(
                         write(rank, shard, Trigger::Time)?;
                     }
                 }
+            }
+            if discard.load(Ordering::SeqCst) {
+                return Ok(written);
             }
             let trigger = if stop.signal().is_some() {
                 Trigger::Signal
@@ -392,9 +475,9 @@ fn run_pipeline(
         let handles: Vec<_> = workers
             .iter()
             .enumerate()
-            .map(|(rank, &encoder)| {
+            .map(|(rank, &model)| {
                 let rows_tx = rows_tx.clone();
-                scope.spawn(move || worker::run(rank, encoder, queue, &rows_tx, progress, stop))
+                scope.spawn(move || worker::run(rank, model, queue, &rows_tx, progress, stop))
             })
             .collect();
         drop(rows_tx);
@@ -415,8 +498,9 @@ fn run_pipeline(
         let written = writer.join().expect("the checkpoint writer does not panic");
         let fed = feeder.join().expect("the feeder does not panic");
         summary.checkpoints_written = *written.as_ref().unwrap_or(&0);
+        let (efficiency, streamed) = fed?;
         written?;
-        summary.efficiency = fed?;
+        summary.efficiency = efficiency;
         if queue.aborted() && failures.len() == workers.len() {
             return Err(if failures.len() == 1 {
                 failures.pop().expect("one failure").2
@@ -429,7 +513,7 @@ fn run_pipeline(
                 )
             });
         }
-        Ok(())
+        Ok(streamed)
     })
 }
 
@@ -441,36 +525,42 @@ struct Shard {
     memory_peak: u64,
 }
 
-/// Reads `input`, skips the sequences `done`, tokenises the rest and plans them into batches,
-/// handing each to `send` (which answers false when nobody takes batches any more).
-fn feed(
-    encoder: &dyn Encoder,
+/// Reads `source` once, skips the items finished by an earlier run (checking that each is
+/// still the same item), tokenises the rest and plans them into batches, handing each to
+/// `send` (which answers false when nobody takes batches any more). Counts and fingerprints
+/// every item into `streamed`.
+#[allow(clippy::too_many_arguments)]
+fn feed<S>(
+    model: &dyn Model,
+    source: S,
     input: &Path,
-    done: &[bool],
+    resume: &Resume,
     budget: usize,
     stop: &StopFlag,
+    streamed: &mut Streamed,
     mut send: impl FnMut(Job) -> bool,
-) -> Result<()> {
-    let mut window: Vec<(String, u64, Vec<u32>)> = Vec::new();
+) -> Result<()>
+where
+    S: Iterator<Item = Result<Item>>,
+{
+    type Planned = (String, u64, u64, Tokens);
+    let mut window: Vec<Planned> = Vec::new();
     let mut window_tokens = 0;
-    let mut flush = |window: &mut Vec<(String, u64, Vec<u32>)>| -> bool {
-        let lengths: Vec<usize> = window.iter().map(|w| w.2.len()).collect();
-        let plan = if encoder.packed() {
+    let mut flush = |window: &mut Vec<Planned>| -> bool {
+        let lengths: Vec<usize> = window.iter().map(|w| w.3.cost()).collect();
+        let plan = if model.packed() {
             packing::first_fit_decreasing(&lengths, budget)
         } else {
             packing::padded_batches(&lengths, budget)
         };
-        let mut items: Vec<Option<(String, u64, Vec<u32>)>> = window.drain(..).map(Some).collect();
+        let mut items: Vec<Option<Planned>> = window.drain(..).map(Some).collect();
         for batch in plan {
-            let mut job = Job {
-                ids: Vec::new(),
-                indices: Vec::new(),
-                tokens: Vec::new(),
-            };
+            let mut job = Job::default();
             for i in batch {
-                let (id, index, tokens) = items[i].take().expect("each item planned once");
+                let (id, index, hash, tokens) = items[i].take().expect("each item planned once");
                 job.ids.push(id);
                 job.indices.push(index);
+                job.hashes.push(hash);
                 job.tokens.push(tokens);
             }
             if stop.signal().is_some() || !send(job) {
@@ -479,29 +569,46 @@ fn feed(
         }
         true
     };
-    let mut reader = FastaReader::open(input)?;
-    for (index, record) in (0u64..).zip(reader.by_ref()) {
-        let record = record?;
-        if done[index as usize] {
-            continue;
+    let changed = || EngineError::FingerprintMismatch {
+        path: resume
+            .example
+            .clone()
+            .unwrap_or_else(|| input.to_path_buf()),
+        what: "input",
+    };
+    let mut fingerprint = Xxh3::new();
+    for (index, item) in (0u64..).zip(source) {
+        let item = item?;
+        let hash = item.content_hash();
+        fingerprint.update(&hash.to_le_bytes());
+        streamed.total = index + 1;
+        match resume.done.get(index as usize) {
+            Some(&done) if done == hash => continue,
+            Some(&done) if done != 0 => return Err(changed()),
+            _ => {}
         }
-        let seq = String::from_utf8_lossy(&record.seq);
-        let tokens = encoder
-            .tokenize(&seq)
+        let tokens = model
+            .tokenize(&item)
             .map_err(|message| EngineError::Sequence {
                 path: input.to_path_buf(),
-                id: record.id.clone(),
+                id: item.id.clone(),
                 message,
             })?;
-        window_tokens += tokens.len();
-        window.push((record.id, index, tokens));
+        window_tokens += tokens.cost();
+        window.push((item.id, index, hash, tokens));
         if window_tokens >= WINDOW_BUDGETS * budget {
             window_tokens = 0;
             if !flush(&mut window) {
+                // A stop request, or no worker left: the run ends without the rest.
                 return Ok(());
             }
         }
     }
+    if resume.done.len() as u64 > streamed.total {
+        // Checkpoints hold items past the end of this input.
+        return Err(changed());
+    }
+    streamed.fingerprint = format!("{:032x}", fingerprint.digest128());
     if !window.is_empty() {
         flush(&mut window);
     }

@@ -14,16 +14,18 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, unbounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use crate::checkpoint::Rows;
-use crate::encoder::Encoder;
 use crate::error::EngineError;
+use crate::model::{Model, Tokens};
 use crate::runner::Progress;
 use crate::stop::StopFlag;
 
-/// One planned batch: ids, input positions and token ids.
+/// One planned batch: ids, input positions, content hashes and token ids.
+#[derive(Default)]
 pub(crate) struct Job {
     pub ids: Vec<String>,
     pub indices: Vec<u64>,
-    pub tokens: Vec<Vec<u32>>,
+    pub hashes: Vec<u64>,
+    pub tokens: Vec<Tokens>,
 }
 
 /// What one worker did, for the run summary.
@@ -123,7 +125,12 @@ impl Queue {
         self.feeding_done.store(true, Ordering::SeqCst);
     }
 
-    /// Whether the run lost its last worker.
+    /// Stops every worker: the run cannot go on (its input failed).
+    pub fn abort(&self) {
+        self.abort.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the run lost its last worker, or was aborted.
     pub fn aborted(&self) -> bool {
         self.abort.load(Ordering::SeqCst)
     }
@@ -189,20 +196,20 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Embeds `tokens`; on out-of-memory splits them in halves (recursively) and tries again.
-fn embed_splitting(
-    encoder: &dyn Encoder,
-    tokens: &[&[u32]],
+/// Runs `tokens`; on out-of-memory splits them in halves (recursively) and tries again.
+fn run_splitting(
+    model: &dyn Model,
+    tokens: &[&Tokens],
     splits: &mut u64,
 ) -> Result<Vec<f32>, EngineError> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| encoder.embed(tokens)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| model.run(tokens)));
     match outcome {
         Ok(Ok(rows)) => Ok(rows),
         Ok(Err(e)) if tokens.len() > 1 && is_out_of_memory(&e.to_string()) => {
             *splits += 1;
             let (left, right) = tokens.split_at(tokens.len() / 2);
-            let mut rows = embed_splitting(encoder, left, splits)?;
-            rows.extend(embed_splitting(encoder, right, splits)?);
+            let mut rows = run_splitting(model, left, splits)?;
+            rows.extend(run_splitting(model, right, splits)?);
             Ok(rows)
         }
         Ok(Err(e)) => Err(e),
@@ -218,7 +225,7 @@ fn embed_splitting(
 /// error that retired it.
 pub(crate) fn run(
     rank: usize,
-    encoder: &dyn Encoder,
+    model: &dyn Model,
     queue: &Queue,
     rows_tx: &Sender<(usize, Rows)>,
     progress: &dyn Progress,
@@ -226,24 +233,37 @@ pub(crate) fn run(
 ) -> (WorkerReport, Option<EngineError>) {
     let mut report = WorkerReport {
         rank,
-        device: device_name(encoder.device()),
+        device: device_name(model.device()),
         ..WorkerReport::default()
     };
     while let Some(job) = queue.next(stop) {
         let started = Instant::now();
-        let refs: Vec<&[u32]> = job.tokens.iter().map(Vec::as_slice).collect();
-        match embed_splitting(encoder, &refs, &mut report.oom_splits) {
-            Ok(embeddings) => {
+        let refs: Vec<&Tokens> = job.tokens.iter().collect();
+        match run_splitting(model, &refs, &mut report.oom_splits) {
+            Ok(values) => {
                 report.busy_seconds += started.elapsed().as_secs_f64();
                 let n = job.ids.len() as u64;
-                let tokens: u64 = job.tokens.iter().map(|t| t.len() as u64).sum();
+                let tokens: u64 = job.tokens.iter().map(|t| t.cost() as u64).sum();
                 report.batches += 1;
                 report.sequences += n;
                 report.tokens += tokens;
+                if values.len() != job.ids.len() * model.width() {
+                    let error = EngineError::Integrity(format!(
+                        "{} gave {} floats for {} items of width {}",
+                        model.name(),
+                        values.len(),
+                        job.ids.len(),
+                        model.width()
+                    ));
+                    report.failure = Some(error.to_string());
+                    queue.abort();
+                    return (report, Some(error));
+                }
                 let rows = Rows {
                     ids: job.ids,
                     indices: job.indices,
-                    embeddings,
+                    hashes: job.hashes,
+                    values,
                 };
                 if rows_tx.send((rank, rows)).is_err() {
                     // The writer failed; its error is what the run reports.

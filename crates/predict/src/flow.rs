@@ -1,29 +1,37 @@
-//! The whole prediction: chunk -> translate -> DNABERT-S -> ESM-2 -> concatenate (DNABERT-S
-//! first) -> classifier -> softmax -> the two result files.
+//! The whole prediction, in one pass over the input: chunk -> translate -> (DNABERT-S, ESM-2
+//! -> concatenate, DNABERT-S first -> classifier -> softmax) per batch of frames -> the two
+//! result files.
 //!
-//! Every stage writes its outputs atomically and is skipped on a rerun when they exist; the
-//! embedding stages also resume inside, sequence by sequence. `run.json` in the output directory
-//! ties it to its input, length and models: a rerun with anything else is refused unless
-//! `force_restart`, and a finished run reruns instantly.
+//! The engine runs the three models on each batch of frames and checkpoints the two
+//! probabilities of each frame, so no embedding outlives its batch and nothing but the
+//! checkpoints (tens of bytes a frame) is on disk during a run. A rerun resumes frame by frame.
+//! The result files are written from the checkpoints in input order, as a stream. `run.json`
+//! in the output directory ties it to its input, length and models: a rerun with anything else
+//! is refused unless `force_restart`, and a finished run reruns instantly.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
-use virnucpro_engine::{encoder, fault, fingerprint, Options, StopFlag};
+use virnucpro_engine::ordered::InOrder;
+use virnucpro_engine::{encoder, fault, fingerprint, Model, Options, StopFlag};
 use virnucpro_models::{Classifier, Precision};
-use virnucpro_seq::{AtomicFile, FastaReader, OutputPaths, Stages};
+use virnucpro_seq::{AtomicFile, FastaReader};
 
+use crate::embeddings::EmbeddingsWriter;
 use crate::error::{PredictError, Result};
+use crate::frames::Frames;
 use crate::locate::ModelPaths;
-use crate::results::{self, FrameCall};
+use crate::results::{self, Consensus, FrameCall};
+use crate::scorer::{FrameScorer, SCORES};
 use crate::shard::{self, Shard, ShardRecord};
 
 /// Everything a prediction needs.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// Input FASTA (plain or compressed).
+    /// Input FASTA or FASTQ (plain or compressed), or `-` for standard input; read once.
     pub input: PathBuf,
     /// Chunk length (300 or 500).
     pub length: usize,
@@ -41,19 +49,20 @@ pub struct Request {
     pub fault: Option<virnucpro_engine::fault::Fault>,
     /// Their precision.
     pub precision: Precision,
-    /// CPU threads for the sequence stages.
+    /// CPU threads (the models' thread pool is set by the caller).
     pub threads: usize,
     /// Tokens per embedding batch.
     pub token_budget: usize,
-    /// Checkpoint cadence of the embedding stages.
+    /// Checkpoint cadence, in frames.
     pub checkpoint_every_seqs: u64,
     /// ...and in time.
     pub checkpoint_every: Duration,
     /// Start over, discarding an earlier run's state in `out_dir`.
     pub force_restart: bool,
-    /// Also write `embeddings.h5` (ids, dnabert, esm2).
+    /// Also write `embeddings.h5` (ids, dnabert, esm2); the checkpoints then hold the
+    /// embeddings too.
     pub save_embeddings: bool,
-    /// Keep the intermediate files.
+    /// Keep the checkpoints (`OUT_DIR/intermediates`) after the result files are written.
     pub keep_intermediates: bool,
 }
 
@@ -68,10 +77,13 @@ pub trait Reporter: Sync {
     /// The embedding stage `model` finished with `summary` (per-worker throughput); by default,
     /// nothing is reported.
     fn workers(&self, _model: &str, _summary: &virnucpro_engine::Summary) {}
-    /// Wraps the input file read by the chunk+translate stage (for a bar over its bytes); by
-    /// default, reads it as it is.
-    fn wrap_input(&self, _path: &Path, file: std::fs::File) -> Box<dyn std::io::Read + Send> {
-        Box::new(file)
+    /// Wraps the input stream (for a bar over its bytes); by default, reads it as it is.
+    fn wrap_input(
+        &self,
+        _path: &Path,
+        input: Box<dyn std::io::Read + Send>,
+    ) -> Box<dyn std::io::Read + Send> {
+        input
     }
 }
 
@@ -103,6 +115,10 @@ pub struct Summary {
     pub consensus_chunks: u64,
     /// Seconds per stage, in order.
     pub stage_seconds: Vec<(String, f64)>,
+    /// Seconds inside the models' forward calls, all workers together.
+    pub forward_seconds: f64,
+    /// Frames taken from the checkpoints of an earlier run.
+    pub resumed_frames: u64,
     /// The run had finished before; nothing was recomputed.
     pub already_complete: bool,
 }
@@ -118,7 +134,7 @@ pub const CONSENSUS: &str = "prediction_results_highestscore.csv";
 /// found. `merge` reads it from each shard's directory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunRecord {
-    /// Fingerprint of the whole input (ids and sequences).
+    /// Fingerprint of the whole input (ids and sequences); empty until the run has read it all.
     pub input_fingerprint: String,
     /// Chunk length.
     pub length: usize,
@@ -135,265 +151,157 @@ pub struct RunRecord {
     /// The part of the input this run did, when it was one shard of several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardRecord>,
+    /// Where the time went, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<Timings>,
+}
+
+/// Where a finished run's time went.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Timings {
+    /// The whole run, start to finish.
+    pub wall: f64,
+    /// Inside the models' forward calls (all workers together).
+    pub forward: f64,
 }
 
 /// Runs (or resumes) a prediction.
 pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Result<Summary> {
+    let started = Instant::now();
     let out = &req.out_dir;
     std::fs::create_dir_all(out)
         .map_err(|e| PredictError::file(out, format!("cannot create: {e}")))?;
     let work = out.join("intermediates");
+    let checkpoints = work.join("checkpoints");
 
-    // The record of this run: its input, length and models.
-    let mut input_fp = fingerprint::InputFingerprint::new();
-    let mut lengths: Vec<u32> = Vec::new();
-    for record in FastaReader::open(&req.input)? {
-        let record = record?;
-        input_fp.add(&record.id, &record.seq);
-        if req.shard.is_some() {
-            lengths.push(u32::try_from(record.seq.len()).unwrap_or(u32::MAX));
-        }
-    }
-    let shard = req.shard.map(|s| shard::plan(&lengths, s));
-    drop(lengths);
     let mut record = RunRecord {
-        input_fingerprint: input_fp.finish(),
+        input_fingerprint: String::new(),
         length: req.length,
         esm_fingerprint: fingerprint::model_fingerprint(&req.models.esm)?,
         dnabert_fingerprint: fingerprint::model_fingerprint(&req.models.dnabert)?,
         classifier_fingerprint: fingerprint::model_fingerprint(&req.models.classifier)?,
         complete: false,
         summary: None,
-        shard,
+        shard: req.shard.map(|s| plan_shard(&req.input, s)).transpose()?,
+        seconds: None,
     };
     let record_path = out.join(RUN_RECORD);
     if let Some(previous) = read_record(&record_path)? {
-        let same = RunRecord {
-            complete: previous.complete,
-            summary: previous.summary,
-            ..record.clone()
-        } == previous;
-        if !same && !req.force_restart {
-            return Err(PredictError::Setup(format!(
-                "{} holds a run of a different input, length, model or shard; rerun with \
-                 --force-restart to discard it, or choose another output directory",
-                out.display()
-            )));
-        }
-        if same
-            && previous.complete
-            && out.join(RESULTS).is_file()
-            && out.join(CONSENSUS).is_file()
-            && !req.force_restart
-        {
-            let s = previous.summary.unwrap_or_default();
-            return Ok(Summary {
-                sequences: s[0],
-                chunks: s[1],
-                frames: s[2],
-                virus_frames: s[3],
-                consensus_chunks: s[4],
-                virus_chunks: s[5],
-                already_complete: true,
-                ..Summary::default()
-            });
+        if let Some(done) = compare_with_previous(req, &record, &previous)? {
+            return Ok(done);
         }
     }
     if req.force_restart {
-        for p in [work.clone()] {
-            if p.exists() {
-                std::fs::remove_dir_all(&p)
-                    .map_err(|e| PredictError::file(&p, format!("cannot remove: {e}")))?;
-            }
-        }
+        start_over(out, &work)?;
     }
+
+    // Every model is loaded before anything is written, so a broken one stops the run here.
+    let workers = load_scorers(req)?;
+    let widths = (workers[0].dnabert_dim(), workers[0].esm_dim());
+    let workers: Vec<Box<dyn Model>> = workers
+        .into_iter()
+        .map(|w| Box::new(w) as Box<dyn Model>)
+        .collect();
+    let workers = fault::inject_models(workers, req.fault);
+    let refs: Vec<&dyn Model> = workers.iter().map(|w| w.as_ref()).collect();
+
     write_record(&record_path, &record)?;
     std::fs::create_dir_all(&work)
         .map_err(|e| PredictError::file(&work, format!("cannot create: {e}")))?;
 
-    let mut summary = Summary::default();
-    let stem = "input";
-    let chunked = work.join(format!("{stem}.chunked{}.fa", req.length));
-    let nucleotide = work.join(format!("{stem}.identified.fna"));
-    let protein = work.join(format!("{stem}.identified.faa"));
-
-    // Stages 1-2: chunk and translate in one pass.
-    let started = Instant::now();
-    if nucleotide.is_file() && protein.is_file() && chunked.is_file() {
-        summary.sequences = match &shard {
-            Some(s) => s.end - s.start,
-            None => count_records(&req.input)?,
-        };
-        summary.chunks = count_records(&chunked)?;
-        summary.frames = count_records(&nucleotide)?;
-        reporter.stage("chunk+translate", "done in an earlier run", 0.0);
-    } else {
-        let file = virnucpro_seq::fasta::open_input(&req.input)?;
-        let mut reader =
-            FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, file))?;
-        if let Some(s) = &shard {
-            reader = reader.only(s.start..s.end);
-        }
-        let s = virnucpro_seq::run(
-            Stages::ChunkAndTranslate { length: req.length },
-            reader,
-            &OutputPaths {
-                chunked: Some(chunked.clone()),
-                nucleotide: Some(nucleotide.clone()),
-                protein: Some(protein.clone()),
-            },
-            req.threads,
-        )?;
-        if s.skipped.count > 0 {
-            reporter.warn(&format!(
-                "{}: skipped {} empty record(s): {}",
-                req.input.display(),
-                s.skipped.count,
-                s.skipped.first_ids.join(", ")
-            ));
-        }
-        summary.sequences = s.records;
-        summary.chunks = s.chunks;
-        summary.frames = s.kept_frames;
-        let secs = started.elapsed().as_secs_f64();
-        reporter.stage(
-            "chunk+translate",
-            &format!(
-                "{} sequences -> {} chunks -> {} kept frames",
-                s.records, s.chunks, s.kept_frames
-            ),
-            secs,
-        );
-        summary.stage_seconds.push(("chunk+translate".into(), secs));
+    // The one pass: read, chunk, translate, embed, classify, checkpoint.
+    let input = virnucpro_seq::fasta::open_input(&req.input)?;
+    let reader = FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, input))?;
+    let mut frames = Frames::new(reader, req.length, record.shard.map(|s| s.start..s.end));
+    let options = Options {
+        token_budget: req.token_budget,
+        checkpoint_every_seqs: req.checkpoint_every_seqs,
+        checkpoint_every: req.checkpoint_every,
+        force_restart: false,
+        keep_checkpoints: true,
+    };
+    let model_fingerprint = combined_fingerprint(&record);
+    let progress = reporter.embed_progress("predict");
+    let (engine, streamed) = virnucpro_engine::run_items(
+        &refs,
+        &mut frames,
+        &req.input,
+        &checkpoints,
+        &model_fingerprint,
+        &options,
+        progress.as_ref(),
+        stop,
+    )?;
+    drop(progress);
+    for (path, reason) in &engine.corrupt {
+        reporter.warn(&format!(
+            "unusable checkpoint {} ({reason}): its frames were computed again",
+            path.display()
+        ));
     }
-
-    let calls = if summary.frames == 0 {
+    let counts = frames.counts();
+    if frames.skipped().count > 0 {
+        reporter.warn(&format!(
+            "{}: skipped {} empty record(s): {}",
+            req.input.display(),
+            frames.skipped().count,
+            frames.skipped().first_ids.join(", ")
+        ));
+    }
+    record.input_fingerprint = frames.fingerprint();
+    drop(frames);
+    let mut summary = Summary {
+        sequences: counts.sequences,
+        chunks: counts.chunks,
+        frames: streamed.total,
+        forward_seconds: engine.model_seconds,
+        resumed_frames: engine.resumed,
+        ..Summary::default()
+    };
+    let secs = started.elapsed().as_secs_f64();
+    reporter.stage(
+        "predict",
+        &format!(
+            "{} sequences -> {} chunks -> {} kept frames ({} from earlier checkpoints), {:.0} \
+             frames/s, {:.1} s in the models",
+            counts.sequences,
+            counts.chunks,
+            streamed.total,
+            engine.resumed,
+            engine.computed as f64 / secs.max(1e-9),
+            engine.model_seconds
+        ),
+        secs,
+    );
+    reporter.workers("predict", &engine);
+    summary.stage_seconds.push(("predict".into(), secs));
+    if streamed.total == 0 {
         reporter.warn(
             "no frame without a stop codon was found: the result files hold their header only",
         );
-        Vec::new()
-    } else {
-        // Stages 3-4: the two embeddings, each resumable inside.
-        let options = Options {
-            token_budget: req.token_budget,
-            checkpoint_every_seqs: req.checkpoint_every_seqs,
-            checkpoint_every: req.checkpoint_every,
-            force_restart: false,
-            keep_checkpoints: false,
-        };
-        let dna_out = work.join("dnabert").join("embeddings.h5");
-        let esm_out = work.join("esm2").join("embeddings.h5");
-        for (kind, model, input, output, fp) in [
-            (
-                "dnabert",
-                &req.models.dnabert,
-                &nucleotide,
-                &dna_out,
-                &record.dnabert_fingerprint,
-            ),
-            (
-                "esm2",
-                &req.models.esm,
-                &protein,
-                &esm_out,
-                &record.esm_fingerprint,
-            ),
-        ] {
-            let started = Instant::now();
-            if output.is_file() {
-                reporter.stage(kind, "done in an earlier run", 0.0);
-                continue;
-            }
-            let dir = output
-                .parent()
-                .expect("an output inside the work directory");
-            std::fs::create_dir_all(dir)
-                .map_err(|e| PredictError::file(dir, format!("cannot create: {e}")))?;
-            let workers = encoder::load_workers(
-                kind,
-                model,
-                &req.devices,
-                req.workers_per_device,
-                req.precision,
-            )?;
-            let workers = fault::inject(workers, req.fault);
-            let refs: Vec<&dyn encoder::Encoder> = workers.iter().map(|w| w.as_ref()).collect();
-            let progress = reporter.embed_progress(kind);
-            let s = virnucpro_engine::embed_file(
-                &refs,
-                input,
-                output,
-                fp,
-                &options,
-                progress.as_ref(),
-                stop,
-            )?;
-            let secs = started.elapsed().as_secs_f64();
-            reporter.stage(
-                kind,
-                &format!(
-                    "{} frames embedded ({} from earlier checkpoints), {:.0} frames/s",
-                    s.total,
-                    s.resumed,
-                    s.computed as f64 / secs.max(1e-9)
-                ),
-                secs,
-            );
-            reporter.workers(kind, &s);
-            summary.stage_seconds.push((kind.into(), secs));
-        }
+    }
 
-        // Stage 5: concatenate and classify.
-        let started = Instant::now();
-        let dna = virnucpro_engine::output::read(&dna_out)?;
-        let esm = virnucpro_engine::output::read(&esm_out)?;
-        if dna.ids != esm.ids {
-            return Err(PredictError::Setup(format!(
-                "the DNABERT-S and ESM-2 embeddings under {} list different frames; rerun with --force-restart",
-                work.display()
-            )));
-        }
-        let classifier = Classifier::load(&req.models.classifier, &Device::Cpu)?;
-        if classifier.input_size() != dna.dim + esm.dim {
-            return Err(PredictError::Setup(format!(
-                "{} takes {} features, but DNABERT-S ({}) + ESM-2 ({}) give {}: the classifier does \
-                 not belong to these embedding models",
-                req.models.classifier.display(),
-                classifier.input_size(),
-                dna.dim,
-                esm.dim,
-                dna.dim + esm.dim
-            )));
-        }
-        let n = dna.ids.len();
-        let mut features = Vec::with_capacity(n * (dna.dim + esm.dim));
-        for i in 0..n {
-            features.extend_from_slice(dna.row(i));
-            features.extend_from_slice(esm.row(i));
-        }
-        let x = Tensor::from_vec(features, (n, dna.dim + esm.dim), &Device::Cpu)
-            .map_err(virnucpro_models::ModelError::from)?;
-        let predictions = classifier.predict(&x)?;
-        if req.save_embeddings {
-            save_embeddings(&out.join("embeddings.h5"), &dna, &esm)?;
-        }
-        let calls: Vec<FrameCall> = dna
-            .ids
-            .into_iter()
-            .zip(predictions)
-            .map(|(id, p)| FrameCall { id, probs: p.probs })
-            .collect();
-        let secs = started.elapsed().as_secs_f64();
-        reporter.stage("classify", &format!("{n} frames"), secs);
-        summary.stage_seconds.push(("classify".into(), secs));
-        calls
-    };
-
-    write_results(out, &calls)?;
-    let consensus = results::consensus(&calls);
-    summary.virus_frames = calls.iter().filter(|c| c.label() == "virus").count() as u64;
-    summary.consensus_chunks = consensus.len() as u64;
-    summary.virus_chunks = consensus.iter().filter(|c| c.1).count() as u64;
+    // The result files, in input order, from the checkpoints.
+    let writing = Instant::now();
+    let written = write_outputs(
+        out,
+        &checkpoints,
+        streamed.total,
+        refs[0].width(),
+        req.save_embeddings.then_some(widths),
+    )?;
+    if written.duplicates > 0 {
+        reporter.warn(&format!(
+            "{} frame(s) were in two checkpoints with the same result; each was used once",
+            written.duplicates
+        ));
+    }
+    summary.virus_frames = written.virus_frames;
+    summary.consensus_chunks = written.consensus_chunks;
+    summary.virus_chunks = written.virus_chunks;
+    let secs = writing.elapsed().as_secs_f64();
+    reporter.stage("write", &format!("{} frames", streamed.total), secs);
+    summary.stage_seconds.push(("write".into(), secs));
 
     record.complete = true;
     record.summary = Some([
@@ -404,12 +312,195 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         summary.consensus_chunks,
         summary.virus_chunks,
     ]);
+    record.seconds = Some(Timings {
+        wall: started.elapsed().as_secs_f64(),
+        forward: summary.forward_seconds,
+    });
     write_record(&record_path, &record)?;
     if !req.keep_intermediates {
         std::fs::remove_dir_all(&work)
             .map_err(|e| PredictError::file(&work, format!("cannot remove: {e}")))?;
     }
     Ok(summary)
+}
+
+/// What the previous run in the output directory means for this one: `Some` when it is this
+/// very run, finished; an error when it is another run and `force_restart` was not given.
+fn compare_with_previous(
+    req: &Request,
+    record: &RunRecord,
+    previous: &RunRecord,
+) -> Result<Option<Summary>> {
+    let refuse = |what: &str| {
+        PredictError::Setup(format!(
+            "{} holds a run of a different {what}; rerun with --force-restart to discard it, or \
+             choose another output directory",
+            req.out_dir.display()
+        ))
+    };
+    let same_setup = previous.length == record.length
+        && previous.esm_fingerprint == record.esm_fingerprint
+        && previous.dnabert_fingerprint == record.dnabert_fingerprint
+        && previous.classifier_fingerprint == record.classifier_fingerprint
+        && previous.shard == record.shard;
+    if req.force_restart {
+        return Ok(None);
+    }
+    if !same_setup {
+        return Err(refuse("input, length, model or shard"));
+    }
+    let finished = previous.complete
+        && req.out_dir.join(RESULTS).is_file()
+        && req.out_dir.join(CONSENSUS).is_file();
+    if !finished {
+        return Ok(None); // resume: the engine checks each finished frame against the input
+    }
+    // One pass over the input tells whether it is the one this finished run was made from.
+    let mut fp = fingerprint::InputFingerprint::new();
+    for r in FastaReader::open(&req.input)? {
+        let r = r?;
+        fp.add(&r.id, &r.seq);
+    }
+    if fp.finish() != previous.input_fingerprint {
+        return Err(refuse("input"));
+    }
+    let s = previous.summary.unwrap_or_default();
+    Ok(Some(Summary {
+        sequences: s[0],
+        chunks: s[1],
+        frames: s[2],
+        virus_frames: s[3],
+        consensus_chunks: s[4],
+        virus_chunks: s[5],
+        already_complete: true,
+        ..Summary::default()
+    }))
+}
+
+/// `--force-restart`: the old checkpoints and result files go before anything else is written.
+fn start_over(out: &Path, work: &Path) -> Result<()> {
+    if work.exists() {
+        std::fs::remove_dir_all(work)
+            .map_err(|e| PredictError::file(work, format!("cannot remove: {e}")))?;
+    }
+    for name in [RESULTS, CONSENSUS, crate::merge::EMBEDDINGS, RUN_RECORD] {
+        let path = out.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PredictError::file(&path, format!("cannot remove: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// The record range of `shard`: measuring the input's records first needs it as a file.
+fn plan_shard(input: &Path, shard: Shard) -> Result<ShardRecord> {
+    let is_file = std::fs::metadata(input)
+        .map(|m| m.is_file())
+        .unwrap_or(false);
+    if !is_file {
+        return Err(PredictError::Setup(format!(
+            "{}: --shard needs the input as a file, read once to split it by bases before the \
+             run; save the stream to a file first",
+            input.display()
+        )));
+    }
+    let mut lengths: Vec<u32> = Vec::new();
+    for r in FastaReader::open(input)? {
+        lengths.push(u32::try_from(r?.seq.len()).unwrap_or(u32::MAX));
+    }
+    Ok(shard::plan(&lengths, shard))
+}
+
+/// One fingerprint for the three models, for the checkpoints.
+fn combined_fingerprint(record: &RunRecord) -> String {
+    let text = format!(
+        "{}:{}:{}",
+        record.dnabert_fingerprint, record.esm_fingerprint, record.classifier_fingerprint
+    );
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(text.as_bytes()))
+}
+
+/// DNABERT-S, ESM-2 and the classifier for every worker: `workers_per_device` on each device.
+fn load_scorers(req: &Request) -> Result<Vec<FrameScorer>> {
+    let classifier = Arc::new(Classifier::load(&req.models.classifier, &Device::Cpu)?);
+    encoder::load_each(
+        &req.devices,
+        req.workers_per_device,
+        "the models",
+        |device| -> Result<FrameScorer> {
+            let dnabert = encoder::load("dnabert", &req.models.dnabert, device, req.precision)?;
+            let esm = encoder::load("esm2", &req.models.esm, device, req.precision)?;
+            FrameScorer::new(dnabert, esm, classifier.clone(), req.save_embeddings)
+                .map_err(|message| PredictError::file(&req.models.classifier, message))
+        },
+    )
+}
+
+/// What writing the result files found.
+struct Written {
+    virus_frames: u64,
+    consensus_chunks: u64,
+    virus_chunks: u64,
+    duplicates: u64,
+}
+
+/// Writes the two result files (and `embeddings.h5` when `embeddings` gives the two widths)
+/// from the checkpoints, in input order, as a stream; each appears whole or not at all.
+fn write_outputs(
+    out: &Path,
+    checkpoints: &Path,
+    total: u64,
+    width: usize,
+    embeddings: Option<(usize, usize)>,
+) -> Result<Written> {
+    let mut results = AtomicFile::create(out.join(RESULTS))?;
+    results.write_all(results::RESULTS_HEADER.as_bytes())?;
+    let mut saved = match embeddings {
+        Some((d, e)) => Some(EmbeddingsWriter::create(
+            &out.join(crate::merge::EMBEDDINGS),
+            total as usize,
+            d,
+            e,
+        )?),
+        None => None,
+    };
+    let mut consensus = Consensus::default();
+    let mut virus_frames = 0;
+    let mut line = String::new();
+    let mut rows = InOrder::open(checkpoints, width)?;
+    while rows.next_row(|id, values| -> Result<()> {
+        let probs = [values[0], values[1]];
+        line.clear();
+        results::push_result(&mut line, id, probs);
+        results.write_all(line.as_bytes())?;
+        consensus.push(id, probs);
+        if probs[1] > probs[0] {
+            virus_frames += 1;
+        }
+        if let (Some(w), Some((d, _))) = (saved.as_mut(), embeddings) {
+            w.push(id, &values[SCORES..SCORES + d], &values[SCORES + d..])?;
+        }
+        Ok(())
+    })? {}
+    rows.finish(total)?;
+    let duplicates = rows.duplicates;
+    drop(rows);
+    let chunks = consensus.finish();
+    let mut csv = AtomicFile::create(out.join(CONSENSUS))?;
+    csv.write_all(results::consensus_text(&chunks).as_bytes())?;
+    if let Some(w) = saved {
+        w.commit()?;
+    }
+    results.commit()?;
+    csv.commit()?;
+    Ok(Written {
+        virus_frames,
+        consensus_chunks: chunks.len() as u64,
+        virus_chunks: chunks.iter().filter(|c| c.1).count() as u64,
+        duplicates,
+    })
 }
 
 /// Writes the two result files of `calls` into `out`, each atomically.
@@ -423,18 +514,6 @@ pub fn write_results(out: &Path, calls: &[FrameCall]) -> Result<()> {
         f.commit()?;
     }
     Ok(())
-}
-
-fn count_records(path: &Path) -> Result<u64> {
-    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
-        return Ok(0);
-    }
-    let mut n = 0;
-    for r in FastaReader::open(path)? {
-        r?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 /// Reads `run.json`, if there is one.
@@ -457,40 +536,5 @@ pub fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
     let text = serde_json::to_string_pretty(record).map_err(|e| PredictError::file(path, e))?;
     f.write_all(text.as_bytes())?;
     f.commit()?;
-    Ok(())
-}
-
-/// Writes `embeddings.h5`: `ids`, `dnabert` and `esm2` (float32), atomically.
-pub fn save_embeddings(
-    path: &Path,
-    dna: &virnucpro_engine::output::Embeddings,
-    esm: &virnucpro_engine::output::Embeddings,
-) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let temp = virnucpro_seq::output::temp_file_in(dir, ".embeddings.")
-        .map_err(|e| PredictError::file(path, e))?;
-    let h5 = |e: hdf5::Error| PredictError::file(path, e);
-    {
-        let file = hdf5::File::create(temp.path()).map_err(h5)?;
-        let ids: Vec<hdf5::types::VarLenUnicode> = dna
-            .ids
-            .iter()
-            .map(|s| s.parse().unwrap_or_default())
-            .collect();
-        file.new_dataset_builder()
-            .with_data(ids.as_slice())
-            .create("ids")
-            .map_err(h5)?;
-        for (name, e) in [("dnabert", dna), ("esm2", esm)] {
-            let view = ndarray::ArrayView2::from_shape((e.ids.len(), e.dim), &e.values)
-                .map_err(|err| PredictError::file(path, err))?;
-            file.new_dataset_builder()
-                .with_data(view)
-                .create(name)
-                .map_err(h5)?;
-        }
-        file.close().map_err(h5)?;
-    }
-    virnucpro_seq::output::persist_synced(temp, path)?;
     Ok(())
 }

@@ -1,12 +1,16 @@
 //! The VirNucPro prediction flow in Rust: from a FASTA of reads or contigs to the original's
-//! `prediction_results.txt` and `prediction_results_highestscore.csv`, resumable stage by stage.
+//! `prediction_results.txt` and `prediction_results_highestscore.csv`, in one pass over the
+//! input, resumable frame by frame.
 
+pub mod embeddings;
 pub mod error;
 pub mod fetch;
 pub mod flow;
+pub mod frames;
 pub mod locate;
 pub mod merge;
 pub mod results;
+pub mod scorer;
 pub mod selfcheck;
 pub mod shard;
 

@@ -306,7 +306,7 @@ fn merge_embeddings(
              shards with --force-restart"
         )));
     }
-    flow::save_embeddings(&out_dir.join(EMBEDDINGS), &dna, &esm)?;
+    crate::embeddings::save(&out_dir.join(EMBEDDINGS), &dna, &esm)?;
     Ok(true)
 }
 

@@ -6,7 +6,6 @@
 //! the frame id minus its last 2 characters), `Is_Virus` = max(P(virus)) >= max(P(others)) over
 //! the chunk's frames, rows sorted by `Modified_ID` as pandas' groupby sorts them.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// One classified frame.
@@ -57,52 +56,119 @@ pub fn numpy_f32(x: f32) -> String {
     }
 }
 
+/// The header line of `prediction_results.txt`.
+pub const RESULTS_HEADER: &str = "Sequence_ID\tPrediction\tscore1\tscore2\n";
+/// The header line of `prediction_results_highestscore.csv`.
+pub const CONSENSUS_HEADER: &str = "Modified_ID\tIs_Virus\n";
+
+/// Appends one `prediction_results.txt` row.
+pub fn push_result(out: &mut String, id: &str, probs: [f32; 2]) {
+    let call = FrameCall {
+        id: String::new(),
+        probs,
+    };
+    let _ = writeln!(
+        out,
+        "{id}\t{}\t{}\t{}",
+        call.label(),
+        numpy_f32(probs[0]),
+        numpy_f32(probs[1])
+    );
+}
+
 /// The text of `prediction_results.txt`.
 pub fn prediction_results(calls: &[FrameCall]) -> String {
-    let mut out = String::from("Sequence_ID\tPrediction\tscore1\tscore2\n");
+    let mut out = String::from(RESULTS_HEADER);
     for c in calls {
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{}\t{}",
-            c.id,
-            c.label(),
-            numpy_f32(c.probs[0]),
-            numpy_f32(c.probs[1])
-        );
+        push_result(&mut out, &c.id, c.probs);
     }
     out
+}
+
+/// The per-chunk consensus, built frame by frame in little memory: each chunk's id bytes and
+/// its two maxima (about 24 bytes besides the id), sorted at the end.
+#[derive(Debug, Default)]
+pub struct Consensus {
+    keys: Vec<u8>,
+    /// (start of the key in `keys`, its length, max P(others), max P(virus)).
+    chunks: Vec<(u64, u32, f32, f32)>,
+}
+
+impl Consensus {
+    /// Adds one frame: its id and probabilities.
+    pub fn push(&mut self, frame_id: &str, probs: [f32; 2]) {
+        // The original strips the last 2 characters unconditionally.
+        let cut = frame_id
+            .char_indices()
+            .rev()
+            .nth(1)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let key = &frame_id.as_bytes()[..cut];
+        if let Some(last) = self.chunks.last_mut() {
+            let start = last.0 as usize;
+            if &self.keys[start..start + last.1 as usize] == key {
+                last.2 = last.2.max(probs[0]);
+                last.3 = last.3.max(probs[1]);
+                return;
+            }
+        }
+        self.chunks.push((
+            self.keys.len() as u64,
+            key.len() as u32,
+            probs[0].max(f32::NEG_INFINITY),
+            probs[1].max(f32::NEG_INFINITY),
+        ));
+        self.keys.extend_from_slice(key);
+    }
+
+    /// (chunk id, is virus) sorted by chunk id as pandas' groupby sorts them; the frames of one
+    /// chunk need not have come together.
+    pub fn finish(mut self) -> Vec<(String, bool)> {
+        let keys = std::mem::take(&mut self.keys);
+        let key = |c: &(u64, u32, f32, f32)| &keys[c.0 as usize..c.0 as usize + c.1 as usize];
+        self.chunks.sort_by(|a, b| key(a).cmp(key(b)));
+        let mut out: Vec<(String, bool)> = Vec::with_capacity(self.chunks.len());
+        let mut i = 0;
+        while i < self.chunks.len() {
+            let (mut others, mut virus) = (self.chunks[i].2, self.chunks[i].3);
+            let mut j = i + 1;
+            while j < self.chunks.len() && key(&self.chunks[j]) == key(&self.chunks[i]) {
+                others = others.max(self.chunks[j].2);
+                virus = virus.max(self.chunks[j].3);
+                j += 1;
+            }
+            out.push((
+                String::from_utf8_lossy(key(&self.chunks[i])).into_owned(),
+                virus >= others,
+            ));
+            i = j;
+        }
+        out
+    }
 }
 
 /// The per-chunk consensus: (chunk id, is virus), sorted by chunk id.
 pub fn consensus(calls: &[FrameCall]) -> Vec<(String, bool)> {
-    let mut best: BTreeMap<String, (f32, f32)> = BTreeMap::new();
-    for c in calls {
-        // The original strips the last 2 characters unconditionally.
-        let cut =
-            c.id.char_indices()
-                .rev()
-                .nth(1)
-                .map(|(i, _)| i)
-                .unwrap_or(0);
-        let key = c.id[..cut].to_string();
-        let e = best
-            .entry(key)
-            .or_insert((f32::NEG_INFINITY, f32::NEG_INFINITY));
-        e.0 = e.0.max(c.probs[0]);
-        e.1 = e.1.max(c.probs[1]);
+    let mut c = Consensus::default();
+    for call in calls {
+        c.push(&call.id, call.probs);
     }
-    best.into_iter()
-        .map(|(k, (others, virus))| (k, virus >= others))
-        .collect()
+    c.finish()
+}
+
+/// The text of `prediction_results_highestscore.csv` for a finished consensus.
+pub fn consensus_text(chunks: &[(String, bool)]) -> String {
+    let mut out = String::from(CONSENSUS_HEADER);
+    for (id, virus) in chunks {
+        let _ = writeln!(out, "{id}\t{}", if *virus { "True" } else { "False" });
+    }
+    out
 }
 
 /// The text of `prediction_results_highestscore.csv`.
 pub fn consensus_csv(calls: &[FrameCall]) -> String {
-    let mut out = String::from("Modified_ID\tIs_Virus\n");
-    for (id, virus) in consensus(calls) {
-        let _ = writeln!(out, "{id}\t{}", if virus { "True" } else { "False" });
-    }
-    out
+    consensus_text(&consensus(calls))
 }
 
 #[cfg(test)]
@@ -141,5 +207,18 @@ mod tests {
             ]
         );
         assert_eq!(calls[2].label(), "others");
+        // Frames of one chunk apart from each other still make one row.
+        let apart = [
+            call("y_chunk_1F1", 0.6, 0.4),
+            call("y_chunk_2F1", 0.6, 0.4),
+            call("y_chunk_1R1", 0.3, 0.7),
+        ];
+        assert_eq!(
+            consensus(&apart),
+            [
+                ("y_chunk_1".to_string(), true),
+                ("y_chunk_2".to_string(), false)
+            ]
+        );
     }
 }

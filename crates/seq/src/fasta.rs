@@ -81,7 +81,7 @@ pub struct FastaReader {
 }
 
 impl FastaReader {
-    /// Opens a file (plain or compressed) for reading.
+    /// Opens a file (plain or compressed), or `-` for standard input, for reading once.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SeqError> {
         let path = path.as_ref();
         let file = open_input(path)?;
@@ -211,8 +211,16 @@ impl Iterator for FastaReader {
     }
 }
 
-/// Opens an input file, refusing directories up front (reading one would look like an empty file).
-pub fn open_input(path: &Path) -> Result<std::fs::File, SeqError> {
+/// The path that means standard input.
+pub const STDIN: &str = "-";
+
+/// Opens an input for one pass: a file, a FIFO or process substitution (`<(zcat ...)`), or `-`
+/// for standard input. Directories are refused up front (reading one would look like an empty
+/// file). Compression is detected later, from the content.
+pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>, SeqError> {
+    if path.as_os_str() == STDIN {
+        return Ok(Box::new(std::io::stdin()));
+    }
     let meta = std::fs::metadata(path).map_err(|e| SeqError::io(path, "cannot open", e))?;
     if meta.is_dir() {
         return Err(SeqError::io(
@@ -221,7 +229,8 @@ pub fn open_input(path: &Path) -> Result<std::fs::File, SeqError> {
             std::io::Error::other("it is a directory, not a FASTA file"),
         ));
     }
-    std::fs::File::open(path).map_err(|e| SeqError::io(path, "cannot open", e))
+    let file = std::fs::File::open(path).map_err(|e| SeqError::io(path, "cannot open", e))?;
+    Ok(Box::new(file))
 }
 
 fn parse_error(path: &Path, e: ParseError) -> SeqError {

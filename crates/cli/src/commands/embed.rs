@@ -49,7 +49,7 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
     let stop = StopFlag::new();
     stop.install_signal_handlers()
         .context("cannot install the SIGINT/SIGTERM handlers")?;
-    let bar = EmbedBar::new(encoder.name(), global.quiet);
+    let bar = EmbedBar::new(encoder.name(), "seqs", global.quiet);
     let refs: Vec<&dyn encoder::Encoder> = workers.iter().map(|w| w.as_ref()).collect();
     let summary = virnucpro_engine::embed_file(
         &refs,

@@ -21,7 +21,8 @@ fn devices(spec: &str) -> Result<Vec<Device>> {
 }
 
 struct LogReporter {
-    quiet: bool,
+    /// The input bar and the frames bar, drawn together.
+    bars: indicatif::MultiProgress,
 }
 
 impl Reporter for LogReporter {
@@ -34,7 +35,7 @@ impl Reporter for LogReporter {
     }
 
     fn embed_progress(&self, model: &str) -> Box<dyn virnucpro_engine::Progress + '_> {
-        Box::new(EmbedBar::new(model, self.quiet))
+        Box::new(EmbedBar::new_in(model, "frames", &self.bars))
     }
 
     fn workers(&self, _model: &str, summary: &virnucpro_engine::Summary) {
@@ -44,12 +45,12 @@ impl Reporter for LogReporter {
     fn wrap_input(
         &self,
         path: &std::path::Path,
-        file: std::fs::File,
+        input: Box<dyn std::io::Read + Send>,
     ) -> Box<dyn std::io::Read + Send> {
-        // Cleared when the stage drops the reader.
-        let bar = crate::progress::file_bar(path, "chunk", self.quiet)
+        // Cleared when the flow drops the reader.
+        let bar = crate::progress::file_bar_in(path, "input", &self.bars)
             .with_finish(indicatif::ProgressFinish::AndClear);
-        Box::new(bar.wrap_read(file))
+        Box::new(bar.wrap_read(input))
     }
 }
 
@@ -114,7 +115,7 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
     let summary = predict(
         &request,
         &LogReporter {
-            quiet: global.quiet,
+            bars: crate::progress::draw_target(global.quiet),
         },
         &stop,
     )?;

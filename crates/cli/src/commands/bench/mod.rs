@@ -3,6 +3,7 @@
 mod dnabert;
 mod engine;
 mod esm2;
+mod flow;
 mod seq;
 
 use anyhow::{bail, Context, Result};
@@ -17,6 +18,7 @@ pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
         BenchTarget::Esm2(a) => esm2::run(a),
         BenchTarget::Dnabert(a) => dnabert::run(a),
         BenchTarget::Engine(a) => engine::run(a),
+        BenchTarget::Flow(a) => flow::run(a),
     }
 }
 

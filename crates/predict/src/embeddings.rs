@@ -1,0 +1,158 @@
+//! `embeddings.h5` (with `--save-embeddings`): `ids`, `dnabert` `[n, 768]` and `esm2`
+//! `[n, 2560]` (float32), written a slab at a time as the rows come, under a temporary name
+//! until it is complete.
+
+use std::path::{Path, PathBuf};
+
+use hdf5::types::VarLenUnicode;
+use tempfile::NamedTempFile;
+use virnucpro_engine::output::Embeddings;
+
+use crate::error::{PredictError, Result};
+
+/// Rows buffered before a slab is written.
+const SLAB_ROWS: usize = 1024;
+
+/// An `embeddings.h5` being written, row by row, in order.
+pub struct EmbeddingsWriter {
+    path: PathBuf,
+    temp: NamedTempFile,
+    file: hdf5::File,
+    datasets: [hdf5::Dataset; 3],
+    dims: [usize; 2],
+    total: usize,
+    written: usize,
+    ids: Vec<VarLenUnicode>,
+    rows: [Vec<f32>; 2],
+}
+
+impl EmbeddingsWriter {
+    /// Starts `path` for `total` rows of DNABERT-S (`dnabert_dim`) and ESM-2 (`esm_dim`) floats.
+    pub fn create(path: &Path, total: usize, dnabert_dim: usize, esm_dim: usize) -> Result<Self> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let temp = virnucpro_seq::output::temp_file_in(dir, ".embeddings.")
+            .map_err(|e| PredictError::file(path, e))?;
+        let h5 = |e: hdf5::Error| PredictError::file(path, e);
+        let file = hdf5::File::create(temp.path()).map_err(h5)?;
+        let ids = {
+            let b = file.new_dataset::<VarLenUnicode>();
+            let b = if total > 0 {
+                b.chunk(total.min(SLAB_ROWS))
+            } else {
+                b
+            };
+            b.shape(total).create("ids").map_err(h5)?
+        };
+        let matrix = |name: &str, dim: usize| -> Result<hdf5::Dataset> {
+            let b = file.new_dataset::<f32>();
+            let b = if total > 0 {
+                b.chunk((total.min(SLAB_ROWS), dim.max(1)))
+            } else {
+                b
+            };
+            b.shape((total, dim)).create(name).map_err(h5)
+        };
+        let datasets = [
+            ids,
+            matrix("dnabert", dnabert_dim)?,
+            matrix("esm2", esm_dim)?,
+        ];
+        Ok(EmbeddingsWriter {
+            path: path.to_path_buf(),
+            temp,
+            file,
+            datasets,
+            dims: [dnabert_dim, esm_dim],
+            total,
+            written: 0,
+            ids: Vec::with_capacity(SLAB_ROWS),
+            rows: [Vec::new(), Vec::new()],
+        })
+    }
+
+    /// Adds the next row.
+    pub fn push(&mut self, id: &str, dnabert: &[f32], esm: &[f32]) -> Result<()> {
+        let id: VarLenUnicode = id.parse().map_err(|_| {
+            PredictError::file(
+                &self.path,
+                format!(
+                    "the id '{}' cannot be stored (it holds a NUL byte)",
+                    id.escape_debug()
+                ),
+            )
+        })?;
+        if dnabert.len() != self.dims[0] || esm.len() != self.dims[1] {
+            return Err(PredictError::file(
+                &self.path,
+                "an embedding of the wrong width",
+            ));
+        }
+        self.ids.push(id);
+        self.rows[0].extend_from_slice(dnabert);
+        self.rows[1].extend_from_slice(esm);
+        if self.ids.len() >= SLAB_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let n = self.ids.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let (a, b) = (self.written, self.written + n);
+        if b > self.total {
+            return Err(PredictError::file(
+                &self.path,
+                format!("more than the {} rows announced", self.total),
+            ));
+        }
+        let h5 = |e: hdf5::Error| PredictError::file(&self.path, e);
+        self.datasets[0]
+            .write_slice(ndarray::ArrayView1::from(&self.ids[..]), ndarray::s![a..b])
+            .map_err(h5)?;
+        for (k, dim) in self.dims.into_iter().enumerate() {
+            let view = ndarray::ArrayView2::from_shape((n, dim), &self.rows[k])
+                .map_err(|e| PredictError::file(&self.path, e))?;
+            self.datasets[k + 1]
+                .write_slice(view, ndarray::s![a..b, ..])
+                .map_err(h5)?;
+            self.rows[k].clear();
+        }
+        self.ids.clear();
+        self.written = b;
+        Ok(())
+    }
+
+    /// Writes what is buffered, checks every announced row came, and moves the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        self.flush()?;
+        if self.written != self.total {
+            return Err(PredictError::file(
+                &self.path,
+                format!("{} of {} rows written", self.written, self.total),
+            ));
+        }
+        let EmbeddingsWriter {
+            path,
+            temp,
+            file,
+            datasets,
+            ..
+        } = self;
+        drop(datasets);
+        file.close().map_err(|e| PredictError::file(&path, e))?;
+        virnucpro_seq::output::persist_synced(temp, &path)?;
+        Ok(())
+    }
+}
+
+/// Writes `embeddings.h5` from whole in-memory embeddings (`merge` of shards).
+pub fn save(path: &Path, dna: &Embeddings, esm: &Embeddings) -> Result<()> {
+    let mut w = EmbeddingsWriter::create(path, dna.ids.len(), dna.dim, esm.dim)?;
+    for (i, id) in dna.ids.iter().enumerate() {
+        w.push(id, dna.row(i), esm.row(i))?;
+    }
+    w.commit()
+}
