@@ -49,6 +49,20 @@ fn run_feeding(cmd: Command, bytes: Vec<u8>) -> Output {
     spawn_feeding(cmd, bytes).wait_with_output().unwrap()
 }
 
+/// Finished checkpoints (`batch_*.h5`, not a temporary being written) in `dir`.
+fn checkpoints_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("batch_") && name.ends_with(".h5")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -74,20 +88,32 @@ fn results(out: &Path) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// Same ids and labels in order, scores within 1e-6, the same consensus file: what two runs
+/// that batched the frames differently give (DNABERT-S's padded batches are not yet
+/// bit-identical across batchings).
+fn assert_close(a: &Path, b: &Path) {
+    let (ra, ca) = results(a);
+    let (rb, cb) = results(b);
+    let (ra, rb) = (
+        String::from_utf8(ra).unwrap(),
+        String::from_utf8(rb).unwrap(),
+    );
+    assert_eq!(ra.lines().count(), rb.lines().count(), "row counts");
+    for (x, y) in ra.lines().zip(rb.lines()).skip(1) {
+        let (x, y): (Vec<&str>, Vec<&str>) = (x.split('\t').collect(), y.split('\t').collect());
+        assert_eq!(x[..2], y[..2], "id and label");
+        for k in 2..4 {
+            let (p, q): (f32, f32) = (x[k].parse().unwrap(), y[k].parse().unwrap());
+            assert!((p - q).abs() <= 1e-6, "{x:?} vs {y:?}");
+        }
+    }
+    assert!(ca == cb, "the consensus files differ");
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("gzip")
-        .arg("-c")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gzip is installed");
-    let mut stdin = child.stdin.take().unwrap();
-    let data = bytes.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(out.status.success());
-    out.stdout
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
 }
 
 #[test]
@@ -155,7 +181,7 @@ fn a_killed_streamed_run_resumes_and_refuses_other_content() {
     let mut child = spawn_feeding(predict_cmd("-", &out, &[]), a.clone());
     let shard0 = out.join("intermediates/checkpoints/shard_0");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while std::fs::read_dir(&shard0).map(|d| d.count()).unwrap_or(0) < 1 {
+    while checkpoints_in(&shard0) < 1 {
         assert!(child.try_wait().unwrap().is_none(), "finished too soon");
         assert!(Instant::now() < deadline, "no checkpoint was written");
         std::thread::sleep(Duration::from_millis(1));
@@ -164,7 +190,7 @@ fn a_killed_streamed_run_resumes_and_refuses_other_content() {
     child.wait().unwrap();
 
     // Other content on the same stream: refused, and the checkpoints are left as they were.
-    let before = std::fs::read_dir(&shard0).unwrap().count();
+    let before = checkpoints_in(&shard0);
     let o = run_feeding(predict_cmd("-", &out, &[]), b.clone());
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
@@ -172,7 +198,7 @@ fn a_killed_streamed_run_resumes_and_refuses_other_content() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(std::fs::read_dir(&shard0).unwrap().count(), before);
+    assert_eq!(checkpoints_in(&shard0), before);
     assert!(!out.join("prediction_results.txt").exists());
 
     // The same content again: resumes from the checkpoints to the clean result.
@@ -183,7 +209,7 @@ fn a_killed_streamed_run_resumes_and_refuses_other_content() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(results(&out), results(&clean));
+    assert_close(&out, &clean);
 
     // And --force-restart takes the other content.
     let o = run_feeding(predict_cmd("-", &out, &["--force-restart"]), b);
