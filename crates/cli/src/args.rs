@@ -166,14 +166,16 @@ pub struct ValidateArgs {
     after_help = "Outputs in OUT_DIR: prediction_results.txt (one row per kept frame: \
 Sequence_ID, Prediction, score1 = P(others), score2 = P(virus)) and \
 prediction_results_highestscore.csv (one row per chunk: Is_Virus). A rerun after a crash \
-resumes; a finished run reruns instantly.\n\n\
+resumes frame by frame; a finished run reruns instantly. The input is read once, so `-` \
+(standard input), pipes and <(zcat ...) work, plain or compressed.\n\n\
 Models are looked up in this order: the flags, VIRNUCPRO_ESM / VIRNUCPRO_DNABERT / \
 VIRNUCPRO_CLASSIFIER, then the Hugging Face cache ($HF_HOME/hub) and what `virnucpro models \
 fetch` downloaded. `virnucpro models check` shows what would be used.\n\nExample:\n  \
 virnucpro predict contigs.fa.gz -L 500 -o results/ --classifier models/500_model.pth"
 )]
 pub struct PredictArgs {
-    /// Input FASTA (or FASTQ) of reads or contigs, plain or compressed
+    /// Input FASTA (or FASTQ) of reads or contigs, plain or compressed (gzip, bzip2, xz,
+    /// zstd); `-` for standard input
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
     /// Chunk length, matching the classifier: 300 or 500
@@ -203,10 +205,11 @@ pub struct PredictArgs {
     /// Discard an earlier run in OUT_DIR and start over
     #[arg(long)]
     pub force_restart: bool,
-    /// Also write OUT_DIR/embeddings.h5 (ids, dnabert, esm2)
+    /// Also write OUT_DIR/embeddings.h5 (ids, dnabert, esm2); the checkpoints then hold
+    /// 3,330 floats per frame instead of 2
     #[arg(long)]
     pub save_embeddings: bool,
-    /// Keep the intermediate files (OUT_DIR/intermediates)
+    /// Keep the checkpoints (OUT_DIR/intermediates) after the results are written
     #[arg(long)]
     pub keep_intermediates: bool,
     /// Process only the I-th of N parts of the input (contiguous, balanced by bases), for
@@ -306,7 +309,8 @@ pub struct EmbedArgs {
     /// Model: esm2 (input: proteins) or dnabert (input: nucleotides)
     #[arg(value_enum)]
     pub kind: ModelKind,
-    /// Input FASTA (proteins for esm2, DNA for dnabert), plain or compressed
+    /// Input FASTA (proteins for esm2, DNA for dnabert), plain or compressed; `-` for
+    /// standard input
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
     /// Model directory (Hugging Face layout: config.json, weights, tokenizer.json for DNABERT-S)
@@ -398,6 +402,9 @@ pub struct BenchFlowArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub frames: Vec<u64>,
+    /// The core each run is pinned to (with taskset)
+    #[arg(long, default_value_t = 0)]
+    pub core: usize,
     /// Directory for the generated reads, models and outputs [default: the system temp dir]
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,

@@ -94,6 +94,9 @@ pub struct Summary {
     pub model_seconds: f64,
     /// Seconds the embedding took from the first batch planned to the last row written.
     pub wall_seconds: f64,
+    /// CPU seconds of the engine's own threads: the feeder (reading, tokenising, planning) and
+    /// the checkpoint writer.
+    pub engine_cpu_seconds: f64,
     /// What each worker did.
     pub workers: Vec<WorkerReport>,
 }
@@ -367,7 +370,7 @@ where
         let queue = &queue;
         let discard = &discard;
         // Feeder: read, skip finished items, tokenise, plan.
-        let feeder = scope.spawn(move || -> Result<(Efficiency, Streamed)> {
+        let feeder = scope.spawn(move || -> Result<(Efficiency, Streamed, f64)> {
             let mut efficiency = Efficiency::default();
             let mut streamed = Streamed::default();
             let fed = feed(
@@ -390,11 +393,12 @@ where
                 queue.abort();
             }
             queue.feeding_finished();
-            fed.map(|()| (efficiency, streamed))
+            let cpu = crate::clock::thread_cpu_seconds();
+            fed.map(|()| (efficiency, streamed, cpu))
         });
 
         // Writer: collect rows, checkpoint each worker's on count or time, and at the end.
-        let writer = scope.spawn(move || -> Result<u64> {
+        let writer = scope.spawn(move || -> Result<(u64, f64)> {
             let mut shards: HashMap<usize, Shard> = HashMap::new();
             let mut written = 0u64;
             let mut write = |rank: usize, shard: &mut Shard, trigger: Trigger| -> Result<()> {
@@ -453,7 +457,7 @@ where
                 }
             }
             if discard.load(Ordering::SeqCst) {
-                return Ok(written);
+                return Ok((written, crate::clock::thread_cpu_seconds()));
             }
             let trigger = if stop.signal().is_some() {
                 Trigger::Signal
@@ -468,7 +472,7 @@ where
                     write(rank, shard, trigger)?;
                 }
             }
-            Ok(written)
+            Ok((written, crate::clock::thread_cpu_seconds()))
         });
 
         // The workers: one thread per model copy, all on the shared queue.
@@ -497,10 +501,11 @@ where
         queue.close();
         let written = writer.join().expect("the checkpoint writer does not panic");
         let fed = feeder.join().expect("the feeder does not panic");
-        summary.checkpoints_written = *written.as_ref().unwrap_or(&0);
-        let (efficiency, streamed) = fed?;
-        written?;
+        summary.checkpoints_written = written.as_ref().map_or(0, |w| w.0);
+        let (efficiency, streamed, feeder_cpu) = fed?;
+        let (_, writer_cpu) = written?;
         summary.efficiency = efficiency;
+        summary.engine_cpu_seconds = feeder_cpu + writer_cpu;
         if queue.aborted() && failures.len() == workers.len() {
             return Err(if failures.len() == 1 {
                 failures.pop().expect("one failure").2

@@ -163,6 +163,10 @@ pub struct Timings {
     pub wall: f64,
     /// Inside the models' forward calls (all workers together).
     pub forward: f64,
+    /// CPU seconds of everything but the models: the engine's reading, tokenising, planning
+    /// and checkpointing threads, and writing the result files.
+    #[serde(default)]
+    pub flow_cpu: f64,
 }
 
 /// Runs (or resumes) a prediction.
@@ -283,6 +287,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
 
     // The result files, in input order, from the checkpoints.
     let writing = Instant::now();
+    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
     let written = write_outputs(
         out,
         &checkpoints,
@@ -299,6 +304,8 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     summary.virus_frames = written.virus_frames;
     summary.consensus_chunks = written.consensus_chunks;
     summary.virus_chunks = written.virus_chunks;
+    let flow_cpu =
+        engine.engine_cpu_seconds + virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu;
     let secs = writing.elapsed().as_secs_f64();
     reporter.stage("write", &format!("{} frames", streamed.total), secs);
     summary.stage_seconds.push(("write".into(), secs));
@@ -315,6 +322,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     record.seconds = Some(Timings {
         wall: started.elapsed().as_secs_f64(),
         forward: summary.forward_seconds,
+        flow_cpu,
     });
     write_record(&record_path, &record)?;
     if !req.keep_intermediates {
