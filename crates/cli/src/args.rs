@@ -27,12 +27,13 @@ pub struct Cli {
 /// Flags every subcommand takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Worker threads [default: all CPU cores]
+    /// Worker threads, 1 to 1024 [default: all CPU cores]
     #[arg(
         short = 't',
         long,
         global = true,
         value_name = "N",
+        value_parser = parse_threads,
         help_heading = "Global options"
     )]
     pub threads: Option<NonZeroUsize>,
@@ -42,6 +43,23 @@ pub struct GlobalArgs {
     /// Only warnings and errors; no progress bars
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
+}
+
+/// Most threads `-t` takes: far beyond any machine's cores, short of what the thread pools
+/// cannot start (thousands of threads livelock or fail to spawn).
+pub const MAX_THREADS: usize = 1024;
+
+fn parse_threads(s: &str) -> Result<NonZeroUsize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("'{s}': -t takes a whole number of threads"))?;
+    match NonZeroUsize::new(n) {
+        Some(n) if n.get() <= MAX_THREADS => Ok(n),
+        _ => Err(format!(
+            "'{s}': -t takes 1 to {MAX_THREADS} threads (this machine has {} cores)",
+            std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+        )),
+    }
 }
 
 impl GlobalArgs {

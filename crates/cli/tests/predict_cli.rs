@@ -471,3 +471,38 @@ fn cpu_workers_and_shards_give_the_one_worker_result() {
         assert_eq!(o.status.code(), Some(2), "{spec}");
     }
 }
+
+#[test]
+fn a_second_run_into_a_busy_directory_is_refused_and_a_dead_holder_is_taken_over() {
+    let work = tempfile::tempdir().unwrap();
+    let input = small_input(work.path());
+    let out = work.path().join("busy");
+    let mut first = predict_cmd(&input, &out, &[]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !out.join("run.json").exists() {
+        assert!(first.try_wait().unwrap().is_none(), "finished too soon");
+        assert!(Instant::now() < deadline, "the first run never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Another input into the same directory while the first runs: refused at once.
+    let started = Instant::now();
+    let o = run(&root().join("examples/demo.fa"), &out, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is in use by another run")
+            && stderr(&o).contains(&format!("pid {}", first.id())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(first.try_wait().unwrap().is_none(), "the first run goes on");
+    // The holder dies: its lock goes with it, and the rerun finishes the run.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let o = run(&input, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let clean = work.path().join("clean");
+    let o = run(&input, &clean, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same(&out, &clean);
+}

@@ -203,6 +203,13 @@ fn bad_usage_exits_2() {
         let out = virnucpro(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
+    // Thread counts no pool can start are refused, not a panic or a livelock.
+    for t in ["100000", "2000"] {
+        let out = virnucpro(&["-t", t, "chunk", "in.fa", "-L", "300", "-o", "x.fa"]);
+        assert_eq!(out.status.code(), Some(2), "-t {t}: {}", stderr(&out));
+        assert!(stderr(&out).contains("1 to 1024"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"));
+    }
     let out = virnucpro(&["chunk", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--length"));

@@ -42,6 +42,17 @@ pub enum EngineError {
         /// "input" or "model".
         what: &'static str,
     },
+    /// Another run holds the directory.
+    #[error(
+        "{dir} is in use by another run ({holder}); wait for it to finish, stop it, or choose \
+         another output"
+    )]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// Who holds it (pid, host, start time).
+        holder: String,
+    },
     /// The run was stopped by a signal after writing a resumable checkpoint.
     #[error("stopped by signal {signal} after a checkpoint; rerun the same command to resume")]
     Interrupted {

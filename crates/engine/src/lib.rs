@@ -12,6 +12,7 @@ pub mod encoder;
 pub mod error;
 pub mod fault;
 pub mod fingerprint;
+pub mod lock;
 pub mod model;
 pub mod ordered;
 pub mod output;

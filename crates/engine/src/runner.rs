@@ -94,9 +94,10 @@ pub struct Summary {
     pub model_seconds: f64,
     /// Seconds the embedding took from the first batch planned to the last row written.
     pub wall_seconds: f64,
-    /// CPU seconds of the engine's own threads: the feeder (reading, tokenising, planning) and
-    /// the checkpoint writer.
-    pub engine_cpu_seconds: f64,
+    /// CPU seconds of the feeder thread: reading, tokenising, planning.
+    pub feeder_cpu_seconds: f64,
+    /// CPU seconds of the checkpoint writer thread.
+    pub writer_cpu_seconds: f64,
     /// What each worker did.
     pub workers: Vec<WorkerReport>,
 }
@@ -157,6 +158,10 @@ pub fn embed_file(
     let models: Vec<Embedding> = workers.iter().map(|&w| Embedding(w)).collect();
     let models: Vec<&dyn Model> = models.iter().map(|m| m as &dyn Model).collect();
     let checkpoints = checkpoint_dir(output);
+    // One run at a time on these checkpoints (two outputs in one directory share them).
+    std::fs::create_dir_all(&checkpoints)
+        .map_err(|e| EngineError::file(&checkpoints, "cannot create", e))?;
+    let _lock = crate::lock::DirLock::acquire(&checkpoints)?;
     let source = FastaReader::open(input)?.map(|record| {
         record
             .map(|r| Item {
@@ -236,9 +241,11 @@ where
             other.name()
         )));
     }
-    if options.force_restart && checkpoints.exists() {
-        std::fs::remove_dir_all(checkpoints)
-            .map_err(|e| EngineError::file(checkpoints, "cannot remove", e))?;
+    if options.force_restart {
+        for path in checkpoint::list(checkpoints)? {
+            std::fs::remove_file(&path)
+                .map_err(|e| EngineError::file(&path, "cannot remove", e))?;
+        }
     }
     let meta = metadata(model, model_fingerprint);
     let mut summary = Summary::default();
@@ -505,7 +512,8 @@ where
         let (efficiency, streamed, feeder_cpu) = fed?;
         let (_, writer_cpu) = written?;
         summary.efficiency = efficiency;
-        summary.engine_cpu_seconds = feeder_cpu + writer_cpu;
+        summary.feeder_cpu_seconds = feeder_cpu;
+        summary.writer_cpu_seconds = writer_cpu;
         if queue.aborted() && failures.len() == workers.len() {
             return Err(if failures.len() == 1 {
                 failures.pop().expect("one failure").2

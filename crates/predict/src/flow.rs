@@ -175,6 +175,8 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     let out = &req.out_dir;
     std::fs::create_dir_all(out)
         .map_err(|e| PredictError::file(out, format!("cannot create: {e}")))?;
+    // One run at a time in OUT_DIR, from the first read of its record to the last write.
+    let _lock = virnucpro_engine::lock::DirLock::acquire(out)?;
     let work = out.join("intermediates");
     let checkpoints = work.join("checkpoints");
 
@@ -304,8 +306,14 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     summary.virus_frames = written.virus_frames;
     summary.consensus_chunks = written.consensus_chunks;
     summary.virus_chunks = written.virus_chunks;
-    let flow_cpu =
-        engine.engine_cpu_seconds + virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu;
+    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu;
+    let flow_cpu = engine.feeder_cpu_seconds + engine.writer_cpu_seconds + writing_cpu;
+    tracing::debug!(
+        "CPU outside the models: {:.2} s reading, tokenising and planning, {:.2} s \
+         checkpointing, {writing_cpu:.2} s writing the result files",
+        engine.feeder_cpu_seconds,
+        engine.writer_cpu_seconds
+    );
     let secs = writing.elapsed().as_secs_f64();
     reporter.stage("write", &format!("{} frames", streamed.total), secs);
     summary.stage_seconds.push(("write".into(), secs));
@@ -495,9 +503,16 @@ fn write_outputs(
     rows.finish(total)?;
     let duplicates = rows.duplicates;
     drop(rows);
-    let chunks = consensus.finish();
     let mut csv = AtomicFile::create(out.join(CONSENSUS))?;
-    csv.write_all(results::consensus_text(&chunks).as_bytes())?;
+    csv.write_all(results::CONSENSUS_HEADER.as_bytes())?;
+    let mut line = Vec::new();
+    let (consensus_chunks, virus_chunks) =
+        consensus.for_each_sorted(|id, virus| -> Result<()> {
+            line.clear();
+            results::push_consensus(&mut line, id, virus);
+            csv.write_all(&line)?;
+            Ok(())
+        })?;
     if let Some(w) = saved {
         w.commit()?;
     }
@@ -505,8 +520,8 @@ fn write_outputs(
     csv.commit()?;
     Ok(Written {
         virus_frames,
-        consensus_chunks: chunks.len() as u64,
-        virus_chunks: chunks.iter().filter(|c| c.1).count() as u64,
+        consensus_chunks,
+        virus_chunks,
         duplicates,
     })
 }

@@ -122,13 +122,17 @@ impl Consensus {
         self.keys.extend_from_slice(key);
     }
 
-    /// (chunk id, is virus) sorted by chunk id as pandas' groupby sorts them; the frames of one
-    /// chunk need not have come together.
-    pub fn finish(mut self) -> Vec<(String, bool)> {
+    /// Gives each chunk (id bytes, is virus) to `chunk`, sorted by chunk id as pandas' groupby
+    /// sorts them, without building them all first; the frames of one chunk need not have come
+    /// together. Returns the chunks and the viral ones.
+    pub fn for_each_sorted<E>(
+        mut self,
+        mut chunk: impl FnMut(&[u8], bool) -> Result<(), E>,
+    ) -> Result<(u64, u64), E> {
         let keys = std::mem::take(&mut self.keys);
         let key = |c: &(u64, u32, f32, f32)| &keys[c.0 as usize..c.0 as usize + c.1 as usize];
         self.chunks.sort_by(|a, b| key(a).cmp(key(b)));
-        let mut out: Vec<(String, bool)> = Vec::with_capacity(self.chunks.len());
+        let (mut count, mut viral) = (0, 0);
         let mut i = 0;
         while i < self.chunks.len() {
             let (mut others, mut virus) = (self.chunks[i].2, self.chunks[i].3);
@@ -138,14 +142,30 @@ impl Consensus {
                 virus = virus.max(self.chunks[j].3);
                 j += 1;
             }
-            out.push((
-                String::from_utf8_lossy(key(&self.chunks[i])).into_owned(),
-                virus >= others,
-            ));
+            let is_virus = virus >= others;
+            chunk(key(&self.chunks[i]), is_virus)?;
+            count += 1;
+            viral += u64::from(is_virus);
             i = j;
         }
+        Ok((count, viral))
+    }
+
+    /// (chunk id, is virus) sorted by chunk id, as [`Consensus::for_each_sorted`] gives them.
+    pub fn finish(self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        let _ = self.for_each_sorted(|id, virus| -> Result<(), ()> {
+            out.push((String::from_utf8_lossy(id).into_owned(), virus));
+            Ok(())
+        });
         out
     }
+}
+
+/// Appends one `prediction_results_highestscore.csv` row.
+pub fn push_consensus(out: &mut Vec<u8>, chunk_id: &[u8], virus: bool) {
+    out.extend_from_slice(chunk_id);
+    out.extend_from_slice(if virus { b"\tTrue\n" } else { b"\tFalse\n" });
 }
 
 /// The per-chunk consensus: (chunk id, is virus), sorted by chunk id.
@@ -159,11 +179,11 @@ pub fn consensus(calls: &[FrameCall]) -> Vec<(String, bool)> {
 
 /// The text of `prediction_results_highestscore.csv` for a finished consensus.
 pub fn consensus_text(chunks: &[(String, bool)]) -> String {
-    let mut out = String::from(CONSENSUS_HEADER);
+    let mut out = CONSENSUS_HEADER.as_bytes().to_vec();
     for (id, virus) in chunks {
-        let _ = writeln!(out, "{id}\t{}", if *virus { "True" } else { "False" });
+        push_consensus(&mut out, id.as_bytes(), *virus);
     }
-    out
+    String::from_utf8(out).expect("ids are text")
 }
 
 /// The text of `prediction_results_highestscore.csv`.

@@ -61,13 +61,27 @@ pub fn run(
     Ok(checks)
 }
 
-/// Max |a-b| and min cosine over rows.
+/// The larger of two differences, NaN when either is: `f32::max` drops a NaN, which would let
+/// an all-NaN output pass.
+fn worse(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Max |a-b| and min cosine over rows; both NaN when any value is NaN or infinite, so that no
+/// tolerance check can pass.
 fn compare(ours: &[Vec<f32>], want: &[Vec<f32>]) -> (f32, f64) {
     let mut worst = 0f32;
     let mut min_cos = 1f64;
     for (o, w) in ours.iter().zip(want) {
+        if o.iter().chain(w).any(|v| !v.is_finite()) {
+            return (f32::NAN, f64::NAN);
+        }
         for (x, y) in o.iter().zip(w) {
-            worst = worst.max((x - y).abs());
+            worst = worse(worst, (x - y).abs());
         }
         let dot: f64 = o.iter().zip(w).map(|(x, y)| *x as f64 * *y as f64).sum();
         let no: f64 = o.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
@@ -316,8 +330,8 @@ fn end_to_end(
         let worst = ours
             .iter()
             .zip(&want)
-            .map(|(o, w)| (o.2 - w.2).abs().max((o.3 - w.3).abs()))
-            .fold(0f32, f32::max);
+            .map(|(o, w)| worse((o.2 - w.2).abs(), (o.3 - w.3).abs()))
+            .fold(0f32, worse);
         let pass = same_ids
             && decided_flips == 0
             && match precision {
@@ -347,4 +361,23 @@ fn end_to_end(
         std::fs::remove_dir_all(&dir).map_err(|e| PredictError::file(&dir, e))?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_or_infinity_anywhere_fails_every_tolerance() {
+        let want = vec![vec![1.0f32, 2.0]];
+        let check = |ours: Vec<f32>, p: Precision| {
+            embedding_check("t", p, &[ours], &want, Instant::now()).pass
+        };
+        for p in [Precision::F32, Precision::F16] {
+            assert!(!check(vec![f32::NAN, f32::NAN], p), "{p:?}: all NaN");
+            assert!(!check(vec![f32::INFINITY, 2.0], p), "{p:?}: infinity");
+            assert!(check(vec![1.0, 2.0], p), "{p:?}: equal");
+        }
+        assert!(worse(0.0, f32::NAN).is_nan() && worse(f32::NAN, 1.0).is_nan());
+    }
 }

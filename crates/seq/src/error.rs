@@ -43,6 +43,22 @@ pub enum SeqError {
         /// Line of the header.
         line: u64,
     },
+    /// A header holds a control byte (NUL, escape ...) in its id, which no output format can
+    /// carry faithfully.
+    #[error(
+        "{path}: line {line} (record {record}): the id holds the control byte {byte:#04x}; \
+         ids must be printable text, so fix or rename that header"
+    )]
+    ControlInId {
+        /// The file.
+        path: PathBuf,
+        /// 1-based record number.
+        record: u64,
+        /// Line of the header.
+        line: u64,
+        /// The offending byte.
+        byte: u8,
+    },
     /// Two records share an id; later stages key sequences by id, so ids must be unique.
     #[error(
         "{path}: record {record} has the id '{id}', which an earlier record already has; \

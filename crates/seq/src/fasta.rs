@@ -160,6 +160,14 @@ impl FastaReader {
                     line: record.start_line_number(),
                 }));
             }
+            if let Some(&byte) = id_bytes.iter().find(|b| b.is_ascii_control()) {
+                return Some(Err(SeqError::ControlInId {
+                    path: self.path.clone(),
+                    record: self.records,
+                    line: record.start_line_number(),
+                    byte,
+                }));
+            }
             let id = String::from_utf8_lossy(id_bytes).into_owned();
             if !self.seen.insert(xxh3_128(id_bytes)) {
                 return Some(Err(SeqError::DuplicateId {
@@ -337,6 +345,25 @@ mod tests {
             matches!(err, SeqError::MissingId { record: 2, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn control_bytes_in_ids_are_refused_naming_the_line() {
+        let err = read(b">a\nAC\n>b\x00c\nGG\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SeqError::ControlInId {
+                    record: 2,
+                    line: 3,
+                    byte: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("line 3"), "{err}");
+        assert!(read(b">a\x1b[31m\nAC\n").is_err());
     }
 
     #[test]

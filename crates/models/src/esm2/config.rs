@@ -125,13 +125,15 @@ impl Esm2Config {
         if self.is_folding_model {
             return Err("this is an ESMFold config, not an ESM-2 language model".into());
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err("the head dimension must be even for rotary embeddings".into());
         }
         if self.vocab_size < 33 {
