@@ -74,10 +74,6 @@ pub struct FastaReader {
     records: u64,
     skipped: SkippedRecords,
     failed: bool,
-    /// Only the non-empty records whose position falls here are yielded (a shard of the input).
-    only: Option<std::ops::Range<u64>>,
-    /// Non-empty records read so far (the position of the next one).
-    position: u64,
 }
 
 impl FastaReader {
@@ -102,16 +98,7 @@ impl FastaReader {
             records: 0,
             skipped: SkippedRecords::default(),
             failed: false,
-            only: None,
-            position: 0,
         })
-    }
-
-    /// Yields only the non-empty records at positions `range` (0-based, in file order), the
-    /// part of the input one shard processes. Records before it are still read and checked.
-    pub fn only(mut self, range: std::ops::Range<u64>) -> Self {
-        self.only = Some(range);
-        self
     }
 
     /// The file name used in errors.
@@ -195,27 +182,14 @@ impl Iterator for FastaReader {
 
     /// The next non-empty record; after the first error, `None`.
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.failed {
-                return None;
-            }
-            let item = self.read_next();
-            if matches!(item, Some(Err(_))) {
-                self.failed = true;
-            }
-            if let (Some(Ok(_)), Some(range)) = (&item, &self.only) {
-                let position = self.position;
-                self.position += 1;
-                if position >= range.end {
-                    self.failed = true; // past the shard: stop reading
-                    return None;
-                }
-                if position < range.start {
-                    continue;
-                }
-            }
-            return item;
+        if self.failed {
+            return None;
         }
+        let item = self.read_next();
+        if matches!(item, Some(Err(_))) {
+            self.failed = true;
+        }
+        item
     }
 }
 
