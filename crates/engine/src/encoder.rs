@@ -2,9 +2,7 @@
 //! One small trait, so batching, devices and checkpoints know nothing of either network.
 
 use candle_core::Device;
-use virnucpro_models::{
-    DnaTokenizer, Dnabert, Esm2, EsmAlphabet, PackedBatch, PaddedBatch, Precision,
-};
+use virnucpro_models::{DnaTokenizer, Dnabert, Esm2, EsmAlphabet, PackedBatch, Precision};
 
 use crate::error::Result;
 
@@ -68,7 +66,8 @@ impl Encoder for Esm2Encoder {
     }
 }
 
-/// DNABERT-S in the engine: padded batches, mean over all tokens.
+/// DNABERT-S in the engine: packed batches (each embedding independent of its batch
+/// neighbours), mean over all tokens.
 pub struct DnabertEncoder {
     model: Dnabert,
     tokenizer: DnaTokenizer,
@@ -94,7 +93,7 @@ impl Encoder for DnabertEncoder {
         self.model.hidden_size()
     }
     fn packed(&self) -> bool {
-        false
+        true
     }
     fn precision(&self) -> Precision {
         self.precision
@@ -106,8 +105,8 @@ impl Encoder for DnabertEncoder {
         self.tokenizer.encode(seq).map_err(|e| e.to_string())
     }
     fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>> {
-        let batch = PaddedBatch::new(batch, DnaTokenizer::PAD)?;
-        let pooled = self.model.embed_padded(&batch)?;
+        let batch = PackedBatch::new(batch)?;
+        let pooled = self.model.embed_packed(&batch)?;
         Ok(pooled
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())

@@ -62,10 +62,35 @@ impl PackedBatch {
         self.cu_seqlens[i + 1] - self.cu_seqlens[i]
     }
 
+    /// Sequence `i` as a batch of its own.
+    pub fn sequence(&self, i: usize) -> PackedBatch {
+        let (start, end) = (self.cu_seqlens[i], self.cu_seqlens[i + 1]);
+        PackedBatch {
+            token_ids: self.token_ids[start..end].to_vec(),
+            cu_seqlens: vec![0, end - start],
+            positions: self.positions[start..end].to_vec(),
+        }
+    }
+
     /// Length of the longest sequence.
     pub fn max_seqlen(&self) -> usize {
         (0..self.len()).map(|i| self.seq_len(i)).max().unwrap_or(0)
     }
+}
+
+/// Runs `embed` on each sequence of `batch` alone and stacks the rows. The rounding of a
+/// matrix product on the CPU depends on how many rows it is given and where a row falls among
+/// them, so this is what makes a sequence's embedding bit-identical whatever batch it is in
+/// (resumes, shards, worker counts and token budgets all batch differently). The cost on the
+/// CPU is small: the products of one sequence are still large enough to run at full speed.
+pub fn one_by_one(
+    batch: &PackedBatch,
+    embed: impl Fn(&PackedBatch) -> Result<candle_core::Tensor>,
+) -> Result<candle_core::Tensor> {
+    let rows = (0..batch.len())
+        .map(|i| embed(&batch.sequence(i)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(candle_core::Tensor::cat(&rows, 0)?)
 }
 
 /// Sequences padded to the longest one.

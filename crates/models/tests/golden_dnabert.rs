@@ -4,7 +4,7 @@ mod common;
 
 use candle_core::Device;
 use common::*;
-use virnucpro_models::{DnaTokenizer, Dnabert, PaddedBatch, Precision};
+use virnucpro_models::{DnaTokenizer, Dnabert, PackedBatch, PaddedBatch, Precision};
 
 #[test]
 fn tokenizer_matches_the_python_tokenizer() {
@@ -60,6 +60,39 @@ fn check(model: &Dnabert, what: &str) {
             max_abs(a, b) <= 1e-5,
             "{what}: batching changed a result by {}",
             max_abs(a, b)
+        );
+    }
+    // Packed batches (what the engine runs): the golden means, and bit for bit the same row for
+    // a sequence whatever else is in its batch.
+    let alone: Vec<Vec<f32>> = tokens
+        .iter()
+        .map(|ids| {
+            rows(
+                &model
+                    .embed_packed(&PackedBatch::new(&[ids]).unwrap())
+                    .unwrap(),
+            )
+            .remove(0)
+        })
+        .collect();
+    assert_rows_close(&alone, &want, 1e-4, &format!("{what} packed"));
+    for size in [2, 7, 17, tokens.len()] {
+        let mut packed = Vec::new();
+        for group in tokens.chunks(size) {
+            packed.extend(rows(
+                &model
+                    .embed_packed(&PackedBatch::new(group).unwrap())
+                    .unwrap(),
+            ));
+        }
+        assert!(
+            packed == alone,
+            "{what}: packed batches of {size} changed a result by {}",
+            packed
+                .iter()
+                .zip(&alone)
+                .map(|(a, b)| max_abs(a, b))
+                .fold(0.0, f32::max)
         );
     }
 }

@@ -109,6 +109,32 @@ fn padded_and_packed_batches_of_mixed_lengths_match() {
     }
     let batched_ref = rows(&reference["mean_batched"]);
     assert_rows_close(&packed, &batched_ref, 1e-4, "mean_batched");
+    // What the engine runs: a sequence's row is bit-identical whatever batch it is in.
+    let alone: Vec<Vec<f32>> = tokens
+        .iter()
+        .map(|t| {
+            rows(
+                &model
+                    .embed_packed(&PackedBatch::new(&[t]).unwrap())
+                    .unwrap(),
+            )
+            .remove(0)
+        })
+        .collect();
+    for size in [2, 7, 29, tokens.len()] {
+        let mut grouped = Vec::new();
+        for group in tokens.chunks(size) {
+            grouped.extend(rows(
+                &model
+                    .embed_packed(&PackedBatch::new(group).unwrap())
+                    .unwrap(),
+            ));
+        }
+        assert!(
+            grouped == alone,
+            "packed batches of {size} changed a result"
+        );
+    }
 }
 
 #[test]

@@ -11,6 +11,9 @@ use crate::error::{ModelError, Result};
 /// PyTorch's BatchNorm1d default epsilon, used when the file does not carry one.
 const DEFAULT_BN_EPS: f64 = 1e-5;
 
+/// Rows the classifier computes at once on the CPU (see [`Classifier::logits`]).
+pub const ROW_BLOCK: usize = 32;
+
 /// Class labels, by output index, as the original writes them.
 pub const LABELS: [&str; 2] = ["others", "virus"];
 
@@ -138,9 +141,25 @@ impl Classifier {
         self.input_size
     }
 
-    /// Logits `(n, 2)` of inputs `(n, input_size)`.
+    /// Logits `(n, 2)` of inputs `(n, input_size)`. On the CPU rows go through in blocks of
+    /// [`ROW_BLOCK`], the last one padded with zero rows, so every row meets the same matrix
+    /// kernels and a frame's scores do not depend on the other frames of its batch (see
+    /// [`crate::batch::one_by_one`]).
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, width) = x.dims2()?;
+        let (n, width) = x.dims2()?;
+        if self.device.is_cpu() && n > 0 && n != ROW_BLOCK {
+            let mut blocks = Vec::with_capacity(n.div_ceil(ROW_BLOCK));
+            for start in (0..n).step_by(ROW_BLOCK) {
+                let len = ROW_BLOCK.min(n - start);
+                let mut block = x.narrow(0, start, len)?;
+                if len < ROW_BLOCK {
+                    let pad = Tensor::zeros((ROW_BLOCK - len, width), x.dtype(), x.device())?;
+                    block = Tensor::cat(&[&block, &pad], 0)?;
+                }
+                blocks.push(self.logits(&block)?.narrow(0, 0, len)?);
+            }
+            return Ok(Tensor::cat(&blocks, 0)?);
+        }
         if width != self.input_size {
             return Err(ModelError::Input(format!(
                 "the classifier takes {} features per sequence but got {width}; the embedding \

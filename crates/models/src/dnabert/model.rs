@@ -2,7 +2,9 @@
 //! (spec: models.md section 2.4): LayerNorm of word + token-type-0 embeddings (no position
 //! embeddings), then post-LayerNorm layers with fused-QKV attention under an ALiBi bias and a
 //! gated-GELU feed-forward (GELU on the first half). Padded batches mask padding keys with
-//! -10000, as the original does.
+//! -10000, as the original does; packed batches have no padding, and each sequence attends to
+//! itself under the ALiBi bias of its own length, so its embedding does not depend on the other
+//! sequences of the batch (the engine runs packed batches).
 
 use std::path::Path;
 
@@ -10,11 +12,26 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::DnabertConfig;
-use crate::batch::PaddedBatch;
+use crate::batch::{one_by_one, PackedBatch, PaddedBatch};
 use crate::error::{ModelError, Result};
 use crate::layers::{activation, alibi, attention, weights, weights::Weights};
 use crate::pooling;
 use crate::precision::Precision;
+
+/// How the token rows of a batch are laid out.
+enum Layout<'a> {
+    /// `(batch, width)` rows; `bias` is ALiBi plus the key mask, `(batch, heads, width, width)`.
+    Padded {
+        batch: usize,
+        width: usize,
+        bias: Tensor,
+    },
+    /// Sequences back to back; `alibi` is `(heads, longest, longest)`.
+    Packed {
+        cu_seqlens: &'a [usize],
+        alibi: Tensor,
+    },
+}
 
 struct BertLayer {
     qkv: Linear,
@@ -120,14 +137,19 @@ impl Dnabert {
         &self.device
     }
 
+    /// Word + token-type-0 embeddings under the embedding LayerNorm, `(n, hidden)`.
+    fn embed_tokens(&self, token_ids: &[u32]) -> Result<Tensor> {
+        let ids = Tensor::from_slice(token_ids, token_ids.len(), &self.device)?;
+        let x = self.word.forward(&ids)?.broadcast_add(&self.token_type0)?;
+        Ok(self.embed_norm.forward(&x)?)
+    }
+
     /// Last hidden states `(batch, width, hidden)` in the model's dtype; rows past a sequence's
     /// length are padding and meaningless.
     pub fn forward_padded(&self, batch: &PaddedBatch) -> Result<Tensor> {
         let (b, w) = (batch.len(), batch.width);
         let h = self.config.hidden_size;
-        let ids = Tensor::from_slice(&batch.token_ids, b * w, &self.device)?;
-        let x = self.word.forward(&ids)?.broadcast_add(&self.token_type0)?;
-        let mut x = self.embed_norm.forward(&x)?;
+        let mut x = self.embed_tokens(&batch.token_ids)?;
         // ALiBi (heads, w, w) plus the key mask (b, 1, 1, w), both f32 as in the original.
         let bias = alibi::bias(&self.slopes, w, &self.device)?
             .unsqueeze(0)?
@@ -137,10 +159,28 @@ impl Dnabert {
                 -10000.0,
                 &self.device,
             )?)?;
+        let layout = Layout::Padded {
+            batch: b,
+            width: w,
+            bias,
+        };
         for layer in &self.layers {
-            x = self.layer_forward(layer, &x, b, w, &bias)?;
+            x = self.layer_forward(layer, &x, &layout)?;
         }
         Ok(x.reshape((b, w, h))?)
+    }
+
+    /// Last hidden states `(total tokens, hidden)` in the model's dtype of a packed batch.
+    pub fn forward_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
+        let mut x = self.embed_tokens(&batch.token_ids)?;
+        let layout = Layout::Packed {
+            cu_seqlens: &batch.cu_seqlens,
+            alibi: alibi::bias(&self.slopes, batch.max_seqlen(), &self.device)?,
+        };
+        for layer in &self.layers {
+            x = self.layer_forward(layer, &x, &layout)?;
+        }
+        Ok(x)
     }
 
     /// VirNucPro's nucleotide embedding: the mean of the last hidden states over all tokens of
@@ -157,28 +197,54 @@ impl Dnabert {
         pooling::mean_rows(&flat, &spans)
     }
 
-    fn layer_forward(
-        &self,
-        layer: &BertLayer,
-        x: &Tensor,
-        b: usize,
-        w: usize,
-        bias: &Tensor,
-    ) -> Result<Tensor> {
+    /// As [`Dnabert::embed_padded`], for a packed batch. On the CPU each sequence runs alone,
+    /// so its row is bit-identical whatever else is in the batch ([`one_by_one`]); on a GPU the
+    /// batch runs at once and a row depends on its neighbours only through rounding.
+    pub fn embed_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
+        if self.device.is_cpu() && batch.len() > 1 {
+            return one_by_one(batch, |single| self.embed_packed(single));
+        }
+        let hidden = self.forward_packed(batch)?;
+        let spans: Vec<(usize, usize)> = (0..batch.len())
+            .map(|i| (batch.cu_seqlens[i], batch.seq_len(i)))
+            .collect();
+        pooling::mean_rows(&hidden, &spans)
+    }
+
+    fn layer_forward(&self, layer: &BertLayer, x: &Tensor, layout: &Layout) -> Result<Tensor> {
         let (n, h) = x.dims2()?;
         let heads = self.config.num_attention_heads;
         let d = self.config.head_dim();
-        let qkv = layer.qkv.forward(x)?.reshape((b, w, 3, heads, d))?;
-        let part = |t: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(2, t, 1)?
-                .squeeze(2)?
-                .transpose(1, 2)?
-                .contiguous()?)
+        let scale = 1.0 / (d as f64).sqrt();
+        let qkv = layer.qkv.forward(x)?;
+        let attended = match layout {
+            Layout::Padded { batch, width, bias } => {
+                let qkv = qkv.reshape((*batch, *width, 3, heads, d))?;
+                let part = |t: usize| -> Result<Tensor> {
+                    Ok(qkv
+                        .narrow(2, t, 1)?
+                        .squeeze(2)?
+                        .transpose(1, 2)?
+                        .contiguous()?)
+                };
+                let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+                let attended = attention::attend(&q, &k, &v, scale, Some(bias))?;
+                attended.transpose(1, 2)?.reshape((n, h))?
+            }
+            Layout::Packed { cu_seqlens, alibi } => {
+                // Token-major (n, heads, d) views of the fused projection.
+                let qkv = qkv.reshape((n, 3, heads, d))?;
+                let part = |t: usize| -> Result<Tensor> {
+                    Ok(qkv.narrow(1, t, 1)?.squeeze(1)?.contiguous()?)
+                };
+                let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+                if self.device.is_cpu() {
+                    attention::attend_packed(&q, &k, &v, cu_seqlens, scale, Some(alibi))?
+                } else {
+                    attention::attend_packed_gathered(&q, &k, &v, cu_seqlens, scale, Some(alibi))?
+                }
+            }
         };
-        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let attended = attention::attend(&q, &k, &v, 1.0 / (d as f64).sqrt(), Some(bias))?;
-        let attended = attended.transpose(1, 2)?.reshape((n, h))?;
         let x = layer
             .attn_norm
             .forward(&(layer.attn_out.forward(&attended)? + x)?)?;

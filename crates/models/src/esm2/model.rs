@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::{Esm2Config, EsmAlphabet};
-use crate::batch::{PackedBatch, PaddedBatch};
+use crate::batch::{one_by_one, PackedBatch, PaddedBatch};
 use crate::error::{ModelError, Result};
 use crate::layers::{activation, attention, rotary, rotary::Rotary, weights, weights::Weights};
 use crate::pooling;
@@ -207,8 +207,13 @@ impl Esm2 {
         pooling::mean_rows(&flat, &spans)
     }
 
-    /// As [`Esm2::embed_padded`], for a packed batch.
+    /// As [`Esm2::embed_padded`], for a packed batch. On the CPU each sequence runs alone, so
+    /// its row is bit-identical whatever else is in the batch ([`one_by_one`]); on a GPU the
+    /// batch runs at once.
     pub fn embed_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
+        if self.device.is_cpu() && batch.len() > 1 {
+            return one_by_one(batch, |single| self.embed_packed(single));
+        }
         let hidden = self.forward_packed(batch)?;
         let spans: Vec<(usize, usize)> = (0..batch.len())
             .map(|i| residue_span(batch.cu_seqlens[i], batch.seq_len(i)))
@@ -296,9 +301,9 @@ impl Esm2 {
                 let (q, k) = (rotate(q)?, rotate(k)?);
                 let v = v.reshape((n, heads, d))?;
                 if self.device.is_cpu() {
-                    attention::attend_packed(&q, &k, &v, cu_seqlens, 1.0)?
+                    attention::attend_packed(&q, &k, &v, cu_seqlens, 1.0, None)?
                 } else {
-                    attention::attend_packed_gathered(&q, &k, &v, cu_seqlens, 1.0)?
+                    attention::attend_packed_gathered(&q, &k, &v, cu_seqlens, 1.0, None)?
                 }
             }
         };
