@@ -62,6 +62,45 @@ fn parse_threads(s: &str) -> Result<NonZeroUsize, String> {
     }
 }
 
+/// Checks a `--device` value's form (`auto`, `cpu`, `cuda`, `cuda:N` or `cuda:N,M,...`), so a
+/// misspelt device is a usage error (exit 2); whether the GPUs are there is found when they
+/// are opened.
+fn parse_device_spec(s: &str) -> Result<String, String> {
+    let spec = s.trim().to_ascii_lowercase();
+    let ok = match spec.as_str() {
+        "auto" | "cpu" | "cuda" => true,
+        other => other.strip_prefix("cuda:").is_some_and(|list| {
+            list.split(',')
+                .all(|n| !n.trim().is_empty() && n.trim().parse::<usize>().is_ok())
+        }),
+    };
+    if ok {
+        Ok(spec)
+    } else {
+        Err(format!(
+            "'{s}': use auto, cpu, cuda (every GPU), cuda:N or cuda:N,M,..."
+        ))
+    }
+}
+
+/// `auto` or a precision [`virnucpro_models::Precision`] knows.
+fn parse_precision(s: &str) -> Result<String, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok("auto".into());
+    }
+    s.parse::<virnucpro_models::Precision>()
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// A positive, finite number of seconds.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}': give a positive number of seconds")),
+    }
+}
+
 impl GlobalArgs {
     /// The thread count to use.
     pub fn threads(&self) -> usize {
@@ -157,7 +196,7 @@ pub struct SelfCheckArgs {
     #[arg(long, value_name = "DIR")]
     pub golden: PathBuf,
     /// cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = parse_device_spec)]
     pub device: String,
     /// Precisions to check, comma-separated: fp32, fp16, bf16 or all
     #[arg(long, default_value = "all")]
@@ -213,10 +252,10 @@ pub struct PredictArgs {
     #[arg(long, value_name = "FILE")]
     pub classifier: Option<PathBuf>,
     /// auto (every GPU if there is one, else the CPU), cpu, cuda, cuda:N or a subset cuda:0,2
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = parse_device_spec)]
     pub device: String,
     /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = parse_precision)]
     pub precision: String,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -253,9 +292,13 @@ pub struct MergeArgs {
     /// The output directories of the `predict --shard I/N` runs (any order)
     #[arg(value_name = "SHARD_DIR", required = true)]
     pub shards: Vec<PathBuf>,
-    /// Output directory for the joined files (created if needed)
+    /// Output directory for the joined files (created if needed). A directory holding another
+    /// run's results is refused unless --force is given; a shard directory always is
     #[arg(short, long, value_name = "OUT_DIR")]
     pub output: PathBuf,
+    /// Replace the results of another run found in OUT_DIR
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Which embedding model.
@@ -263,7 +306,7 @@ pub struct MergeArgs {
 pub enum ModelKind {
     /// ESM-2 (proteins; packed batches)
     Esm2,
-    /// DNABERT-S (nucleotides; padded batches)
+    /// DNABERT-S (nucleotides; packed batches)
     Dnabert,
 }
 
@@ -291,7 +334,7 @@ pub struct EngineArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every_seqs: u64,
     /// ...or after this many seconds, whichever comes first
-    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    #[arg(long, default_value_t = 300.0, value_name = "S", value_parser = parse_seconds)]
     pub checkpoint_every_secs: f64,
 }
 
@@ -338,7 +381,7 @@ pub struct EmbedArgs {
     #[arg(short, long, value_name = "OUT.h5")]
     pub output: PathBuf,
     /// cpu, cuda (every visible GPU, one worker each), cuda:N, or a subset cuda:0,2
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = parse_device_spec)]
     pub device: String,
     /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
     #[arg(long)]
@@ -452,7 +495,7 @@ pub struct BenchEngineArgs {
 #[derive(Debug, Args)]
 pub struct BenchDeviceArgs {
     /// cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = parse_device_spec)]
     pub device: String,
     /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
     #[arg(long)]

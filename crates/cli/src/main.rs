@@ -14,6 +14,12 @@ use clap::Parser;
 
 use args::{Cli, Command};
 
+/// mimalloc, as text-embeddings-inference uses: the models allocate and free large tensors
+/// batch after batch, and glibc's allocator keeps the holes between them, so a long run's
+/// resident memory crept up with its length; mimalloc returns freed pages to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // clap exits with 2 on bad usage and 0 for --help/--version.
     let cli = Cli::parse();
@@ -22,7 +28,9 @@ fn main() -> ExitCode {
     // candle sizes its CPU thread pools from RAYON_NUM_THREADS and, when it is unset, works the
     // core count out again from /proc/cpuinfo on every matrix multiplication. Setting it once
     // makes -t govern the models too and removes that cost. No other thread exists yet.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+    // An explicit -t wins over an inherited RAYON_NUM_THREADS (a parent's, a job script's):
+    // two compute threads on a core pinned for one spin on candle's barrier half the time.
+    if cli.global.threads.is_some() || std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
     let result = match cli.command {
@@ -48,12 +56,35 @@ fn main() -> ExitCode {
                 Some(virnucpro_predict::PredictError::Engine(inner)) => Some(inner),
                 _ => e.downcast_ref::<virnucpro_engine::EngineError>(),
             };
-            if let Some(virnucpro_engine::EngineError::Interrupted { signal }) = interrupted {
-                tracing::warn!("{e}");
+            let signal = match interrupted {
+                Some(virnucpro_engine::EngineError::Interrupted { signal }) => Some(*signal),
+                _ => match e.downcast_ref::<virnucpro_seq::SeqError>() {
+                    Some(virnucpro_seq::SeqError::Interrupted { signal }) => Some(*signal),
+                    _ => None,
+                },
+            };
+            if let Some(signal) = signal {
+                tracing::warn!("{}", message(&e));
                 return ExitCode::from((128 + signal) as u8);
             }
-            tracing::error!("{e:#}");
+            tracing::error!("{}", message(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, each cause left out when the text before it already says it
+/// (many errors print their source themselves).
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }

@@ -1,6 +1,7 @@
 //! `virnucpro models fetch` against a local HTTP server that answers like the Hugging Face hub
 //! (`/<repo>/resolve/main/<file>` with ranges, `ETag`, `X-Repo-Commit`) and serves the
-//! classifiers; then `models check` and `predict` find what was fetched.
+//! classifiers (which are refused: they are not the released files); then `models check` and
+//! `predict` find what was fetched.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -136,9 +137,23 @@ fn fetch_then_check_then_predict() {
             .output()
             .unwrap()
     };
+    // The served classifiers are not the released ones (their git blob SHA-1 differs): the
+    // models are fetched, the classifiers refused and not saved.
     let o = run(&["-q", "models", "fetch"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("classifier 500"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not the released 300_model.pth")
+            && text(&o).contains("a0b5b85e7c1e44f00cde146d091beb82b2c8e855"),
+        "{}",
+        text(&o)
+    );
+    let classifiers = home.path().join("vnp/classifiers");
+    assert!(!classifiers.join("300_model.pth").exists());
+    // Placed by hand (a classifier of one's own), `models check` and `predict` find it.
+    std::fs::create_dir_all(&classifiers).unwrap();
+    for name in ["300_model.pth", "500_model.pth"] {
+        std::fs::copy(&golden, classifiers.join(name)).unwrap();
+    }
     let o = run(&["models", "check", "-L", "300"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(

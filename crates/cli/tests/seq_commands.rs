@@ -266,3 +266,41 @@ fn thread_count_does_not_change_the_output() {
     );
     assert!(outputs.windows(2).all(|w| w[0] == w[1]));
 }
+
+#[test]
+fn sigterm_stops_chunk_with_exit_143_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("in.fa");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let outdir = dir.path().join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let out = outdir.join("chunks.fa");
+    let child = Command::new(env!("CARGO_BIN_EXE_virnucpro"))
+        .args(["-q", "chunk", path(&fifo), "-L", "300", "-o", path(&out)])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Feed a first part, wait for the output's temporary file, then SIGTERM, then the rest.
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    for i in 0..50 {
+        let record = format!(">a{i}\n{}\n", "ACGT".repeat(2000));
+        writer.write_all(record.as_bytes()).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir(&outdir).unwrap().count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "chunk never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let _ = writer.write_all(b">b\nACGT\n");
+    drop(writer);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(&outdir).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -199,6 +199,8 @@ pub fn write(path: &Path, rows: &Rows, dim: usize, meta: &Metadata) -> Result<()
     {
         let file = hdf5::File::create(temp.path()).map_err(h5err(path, "cannot create"))?;
         write_contents(&file, rows, dim, meta).map_err(h5err(path, "cannot write"))?;
+        // No dataset handle outlives `write_contents`, so flush and close report every error.
+        file.flush().map_err(h5err(path, "cannot write"))?;
         file.close().map_err(h5err(path, "cannot close"))?;
     }
     virnucpro_seq::output::persist_synced(temp, path)?;
@@ -383,12 +385,13 @@ pub fn list(checkpoints: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Reads a checkpoint's rows a slice at a time, in the order they are stored (input order):
-/// what the in-order merge of many checkpoints holds of each is one slice.
+/// what the in-order merge of many checkpoints holds of each is one slice. A cursor can be
+/// closed and reopens itself when read again, and closes itself at its end: an open HDF5 file
+/// costs about a megabyte, so a merge over thousands of checkpoints keeps open only those it is
+/// reading.
 pub struct Cursor {
     path: PathBuf,
-    ids: hdf5::Dataset,
-    indices: hdf5::Dataset,
-    values: hdf5::Dataset,
+    file: Option<OpenCheckpoint>,
     width: usize,
     len: usize,
     /// Rows read so far.
@@ -398,12 +401,19 @@ pub struct Cursor {
     at: usize,
 }
 
+/// The datasets of an open checkpoint.
+struct OpenCheckpoint {
+    ids: hdf5::Dataset,
+    indices: hdf5::Dataset,
+    values: hdf5::Dataset,
+}
+
 /// Rows a [`Cursor`] reads at a time.
 const SLICE_ROWS: usize = 1024;
 
-impl Cursor {
-    /// Opens the checkpoint `path` (already checked by [`read`]) for rows of `width` floats.
-    pub fn open(path: &Path, width: usize) -> Result<Self> {
+impl OpenCheckpoint {
+    /// Opens `path`, checks its rows are `width` wide, and gives its number of rows.
+    fn open(path: &Path, width: usize) -> Result<(Self, usize)> {
         let bad = |e: String| EngineError::file(path, "checkpoint became unreadable", e);
         let file = hdf5::File::open(path).map_err(|e| bad(e.to_string()))?;
         let ds = |name: &str| file.dataset(name).map_err(|e| bad(format!("{name}: {e}")));
@@ -411,17 +421,31 @@ impl Cursor {
         let indices = ds("indices")?;
         let values = values_dataset(&file).map_err(bad)?;
         let len = ids.shape().first().copied().unwrap_or(0);
-        if values.shape() != [len, width] {
+        if values.shape() != [len, width] || indices.shape() != [len] {
             return Err(bad(format!(
-                "rows have shape {:?}, expected [{len}, {width}]",
-                values.shape()
+                "rows have shape {:?} and positions {:?}, expected [{len}, {width}] and [{len}]",
+                values.shape(),
+                indices.shape()
             )));
         }
+        Ok((
+            OpenCheckpoint {
+                ids,
+                indices,
+                values,
+            },
+            len,
+        ))
+    }
+}
+
+impl Cursor {
+    /// Opens the checkpoint `path` (already checked by [`read`]) for rows of `width` floats.
+    pub fn open(path: &Path, width: usize) -> Result<Self> {
+        let (file, len) = OpenCheckpoint::open(path, width)?;
         Ok(Cursor {
             path: path.to_path_buf(),
-            ids,
-            indices,
-            values,
+            file: Some(file),
             width,
             len,
             next: 0,
@@ -430,26 +454,55 @@ impl Cursor {
         })
     }
 
+    /// Closes the file and forgets the slice read, keeping the place: the next
+    /// [`Cursor::peek`] reopens it there.
+    pub fn close(&mut self) {
+        self.next -= self.slice.len() - self.at;
+        self.file = None;
+        self.slice = Rows::default();
+        self.at = 0;
+    }
+
+    /// Whether the file is open now.
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// The checkpoint read.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The input position of the next row, reading the next slice when needed; `None` at the
-    /// end.
+    /// The input position of the next row, reading the next slice when needed (and reopening
+    /// a closed file); `None` at the end, where the file is closed.
     pub fn peek(&mut self) -> Result<Option<u64>> {
         if self.at >= self.slice.len() {
             if self.next >= self.len {
+                self.file = None;
+                self.slice = Rows::default();
+                self.at = 0;
                 return Ok(None);
             }
+            if self.file.is_none() {
+                let (file, len) = OpenCheckpoint::open(&self.path, self.width)?;
+                if len != self.len {
+                    return Err(EngineError::file(
+                        &self.path,
+                        "checkpoint became unreadable",
+                        format!("it held {} rows and now holds {len}", self.len),
+                    ));
+                }
+                self.file = Some(file);
+            }
+            let file = self.file.as_ref().expect("opened above");
             let end = (self.next + SLICE_ROWS).min(self.len);
             let range = self.next..end;
             let bad = |e: hdf5::Error| EngineError::file(&self.path, "cannot read", e);
             let ids: ndarray::Array1<VarLenUnicode> =
-                self.ids.read_slice_1d(range.clone()).map_err(bad)?;
+                file.ids.read_slice_1d(range.clone()).map_err(bad)?;
             let indices: ndarray::Array1<u64> =
-                self.indices.read_slice_1d(range.clone()).map_err(bad)?;
-            let values: ndarray::Array2<f32> = self
+                file.indices.read_slice_1d(range.clone()).map_err(bad)?;
+            let values: ndarray::Array2<f32> = file
                 .values
                 .read_slice_2d(ndarray::s![range, ..])
                 .map_err(bad)?;

@@ -185,11 +185,16 @@ pub fn inject_models<'a>(
     })
 }
 
-/// The variable the CLI reads a [`Fault`] from (tests only).
+/// The variable a test build of the CLI reads a [`Fault`] from.
 pub const FAULT_VARIABLE: &str = "VIRNUCPRO_INJECT_FAULT";
 
-/// The fault asked for in [`FAULT_VARIABLE`], if any.
+/// The fault asked for in [`FAULT_VARIABLE`], if any. Only builds with the `fault-injection`
+/// feature (the CLI's own tests) read the variable; every other build gets `None`, so no
+/// production run can be made to fail on purpose.
 pub fn from_env() -> std::result::Result<Option<Fault>, String> {
+    if !cfg!(feature = "fault-injection") {
+        return Ok(None);
+    }
     match std::env::var(FAULT_VARIABLE) {
         Ok(v) if !v.is_empty() => v
             .parse()

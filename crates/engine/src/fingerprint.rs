@@ -1,11 +1,11 @@
 //! Fingerprints that tie checkpoints to the input and the model they were computed from.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{EngineError, Result};
+pub use crate::file_hash::HashCache;
 
 /// Hex of a 128-bit hash.
 fn hex(hash: u128) -> String {
@@ -39,10 +39,11 @@ impl InputFingerprint {
     }
 }
 
-/// Fingerprint of a model directory (or single model file): the config and tokenizer bytes,
-/// and each weights file's size with its first and last MiB. Hashing every byte of an 11 GB
-/// checkpoint would take longer than a small run; a different model differs in these.
-pub fn model_fingerprint(path: &Path) -> Result<String> {
+/// Fingerprint of a model directory (or single model file): the name, size and whole-content
+/// hash of the config, tokenizer and weights files, so an edit anywhere in any of them is a
+/// different model. Content hashes come from `cache` when the same version of a file was hashed
+/// before (see [`HashCache`]); the first hash of an 11 GB ESM-2 reads it once, at disk speed.
+pub fn model_fingerprint(path: &Path, cache: &HashCache) -> Result<String> {
     let mut hasher = Xxh3::new();
     let files: Vec<std::path::PathBuf> = if path.is_dir() {
         let mut names: Vec<_> = std::fs::read_dir(path)
@@ -71,29 +72,42 @@ pub fn model_fingerprint(path: &Path) -> Result<String> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         hasher.update(name.as_bytes());
-        let mut f =
-            std::fs::File::open(&file).map_err(|e| EngineError::file(&file, "cannot open", e))?;
-        let len = f
-            .metadata()
+        let len = std::fs::metadata(&file)
             .map_err(|e| EngineError::file(&file, "cannot stat", e))?
             .len();
         hasher.update(&len.to_le_bytes());
-        const MIB: u64 = 1 << 20;
-        let mut buf = Vec::new();
-        if len <= 2 * MIB {
-            f.read_to_end(&mut buf)
-                .map_err(|e| EngineError::file(&file, "cannot read", e))?;
-            hasher.update(&buf);
-        } else {
-            buf.resize(MIB as usize, 0);
-            f.read_exact(&mut buf)
-                .map_err(|e| EngineError::file(&file, "cannot read", e))?;
-            hasher.update(&buf);
-            f.seek(SeekFrom::End(-(MIB as i64)))
-                .and_then(|_| f.read_exact(&mut buf))
-                .map_err(|e| EngineError::file(&file, "cannot read", e))?;
-            hasher.update(&buf);
-        }
+        hasher.update(cache.hash(&file)?.as_bytes());
     }
     Ok(hex(hasher.digest128()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_weights_file_edited_in_the_middle_is_another_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model");
+        std::fs::create_dir(&model).unwrap();
+        std::fs::write(model.join("config.json"), b"{}").unwrap();
+        let weights = model.join("model.safetensors");
+        let mut bytes: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&weights, &bytes).unwrap();
+        let cache = HashCache::in_dir(dir.path().join("cache"));
+        let before = model_fingerprint(&model, &cache).unwrap();
+        assert_eq!(before, model_fingerprint(&model, &cache).unwrap());
+        // 3 MiB in: outside the first and last MiB, same size.
+        bytes[3 << 20] ^= 0x40;
+        std::fs::write(&weights, &bytes).unwrap();
+        let after = model_fingerprint(&model, &cache).unwrap();
+        assert_ne!(before, after);
+        assert_eq!(
+            after,
+            model_fingerprint(&model, &HashCache::none()).unwrap()
+        );
+        // Files that are not the model's do not count.
+        std::fs::write(model.join("README.md"), b"notes").unwrap();
+        assert_eq!(after, model_fingerprint(&model, &cache).unwrap());
+    }
 }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod encoder;
 pub mod error;
 pub mod fault;
+pub mod file_hash;
 pub mod fingerprint;
 pub mod lock;
 pub mod model;

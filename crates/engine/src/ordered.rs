@@ -5,6 +5,11 @@
 //! checks that every position from 0 on appears, and once: a row found twice with the same id
 //! and values (a checkpoint copied under another name) is used once and counted; two different
 //! rows for one position are an error.
+//!
+//! A checkpoint is opened only when the merge reaches its first row and is closed at its last,
+//! so the files open at once are those whose rows interleave (about one per worker), not all of
+//! them: an open HDF5 file costs about a megabyte, and a million frames make a hundred
+//! checkpoints.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -26,7 +31,8 @@ pub struct InOrder {
 }
 
 impl InOrder {
-    /// Opens every checkpoint under `checkpoints` (rows of `width` floats).
+    /// Finds every checkpoint under `checkpoints` (rows of `width` floats) and where each
+    /// starts, leaving them closed until their rows are due.
     pub fn open(checkpoints: &Path, width: usize) -> Result<Self> {
         let mut cursors = Vec::new();
         let mut heap = BinaryHeap::new();
@@ -35,6 +41,7 @@ impl InOrder {
             if let Some(index) = cursor.peek()? {
                 heap.push(Reverse((index, cursors.len())));
             }
+            cursor.close();
             cursors.push(cursor);
         }
         Ok(InOrder {
@@ -57,6 +64,13 @@ impl InOrder {
                 return Ok(false);
             };
             let cursor = &mut self.cursors[c];
+            if cursor.peek()? != Some(index) {
+                return Err(E::from(EngineError::file(
+                    cursor.path(),
+                    "checkpoint became unreadable",
+                    "its rows changed while the results were written",
+                )));
+            }
             let (id, _, values) = cursor.take();
             let fresh = if index == self.next {
                 self.id = id;
@@ -94,6 +108,11 @@ impl InOrder {
         }
     }
 
+    /// Checkpoint files open now.
+    pub fn open_files(&self) -> usize {
+        self.cursors.iter().filter(|c| c.is_open()).count()
+    }
+
     /// Rows given so far.
     pub fn rows(&self) -> u64 {
         self.next
@@ -108,5 +127,90 @@ impl InOrder {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{Metadata, Rows, Trigger};
+
+    fn write(dir: &Path, rank: usize, batch: u64, indices: &[u64]) {
+        let mut rows = Rows::default();
+        for &i in indices {
+            rows.ids.push(format!("f{i}"));
+            rows.indices.push(i);
+            rows.hashes.push(i);
+            rows.values.extend_from_slice(&[i as f32, 1.0]);
+        }
+        let meta = Metadata {
+            batch_idx: batch,
+            trigger: Trigger::Sequences,
+            model: "m".into(),
+            model_fingerprint: "m".into(),
+            input_fingerprint: "i".into(),
+            dtype: "f32".into(),
+            packing_enabled: true,
+            output: "scores".into(),
+            gpu_memory_allocated_bytes: 0,
+            gpu_memory_peak_bytes: 0,
+        };
+        checkpoint::write(&checkpoint::path(dir, rank, batch), &rows, 2, &meta).unwrap();
+    }
+
+    #[test]
+    fn many_checkpoints_merge_in_order_with_few_files_open() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two workers taking batches of 50 in turn; each checkpoint holds 4 of its batches,
+        // so a worker's checkpoint interleaves with the other's: 40 checkpoints in all.
+        let (batch, per_checkpoint) = (50u64, 4u64);
+        for rank in 0..2u64 {
+            for c in 0..20u64 {
+                let indices: Vec<u64> = (0..per_checkpoint)
+                    .flat_map(|b| {
+                        let start = ((c * per_checkpoint + b) * 2 + rank) * batch;
+                        start..start + batch
+                    })
+                    .collect();
+                write(dir.path(), rank as usize, c, &indices);
+            }
+        }
+        let total = 2 * 20 * per_checkpoint * batch;
+        let mut rows = InOrder::open(dir.path(), 2).unwrap();
+        assert_eq!(rows.open_files(), 0);
+        let (mut n, mut most) = (0u64, 0);
+        while rows
+            .next_row(|id, values| -> Result<()> {
+                assert_eq!(id, format!("f{n}"));
+                assert_eq!(values, [n as f32, 1.0]);
+                Ok(())
+            })
+            .unwrap()
+        {
+            n += 1;
+            most = most.max(rows.open_files());
+        }
+        rows.finish(total).unwrap();
+        assert_eq!(n, total);
+        assert!(most <= 2, "{most} checkpoints open at once");
+        assert_eq!(rows.open_files(), 0);
+    }
+
+    #[test]
+    fn a_gap_between_checkpoints_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 0, 0, &[0, 1, 2]);
+        write(dir.path(), 0, 1, &[4, 5]);
+        let mut rows = InOrder::open(dir.path(), 2).unwrap();
+        let mut given = 0;
+        let err = loop {
+            match rows.next_row(|_, _| -> Result<()> { Ok(()) }) {
+                Ok(true) => given += 1,
+                Ok(false) => panic!("a gap went unnoticed"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert_eq!(given, 3);
+        assert!(err.contains("3..4"), "{err}");
     }
 }

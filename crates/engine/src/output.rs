@@ -7,9 +7,64 @@ use hdf5::types::VarLenUnicode;
 use crate::checkpoint::{self, Metadata};
 use crate::error::{EngineError, Result};
 
+/// One row's share of [`merge`]'s check: a hash of its position, id and values. Rows are
+/// summed (wrapping), so the order they are written in does not matter.
+fn row_hash(index: usize, id: &str, values: &[f32]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&(index as u64).to_le_bytes());
+    h.update(&(id.len() as u64).to_le_bytes());
+    h.update(id.as_bytes());
+    for v in values {
+        h.update(&v.to_le_bytes());
+    }
+    h.digest()
+}
+
+/// Reads a written output back, a slice at a time, and checks it holds `total` rows of `dim`
+/// floats whose [`row_hash`]es sum to `want`: a write that failed unnoticed (a full disk can
+/// leave zero-filled holes) is caught here, before anything it was made from is deleted.
+fn verify(path: &Path, total: usize, dim: usize, want: u64) -> Result<()> {
+    let bad = |e: String| EngineError::file(path, "the output failed its check after writing", e);
+    let file = hdf5::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let ids = file.dataset("ids").map_err(|e| bad(e.to_string()))?;
+    let rows = file.dataset("embeddings").map_err(|e| bad(e.to_string()))?;
+    if ids.shape() != [total] || rows.shape() != [total, dim] {
+        return Err(bad(format!(
+            "it holds {:?} ids and {:?} floats, expected [{total}] and [{total}, {dim}]",
+            ids.shape(),
+            rows.shape()
+        )));
+    }
+    let mut sum = 0u64;
+    let mut start = 0;
+    while start < total {
+        let end = (start + 1024).min(total);
+        let names: ndarray::Array1<VarLenUnicode> = ids
+            .read_slice_1d(start..end)
+            .map_err(|e| bad(e.to_string()))?;
+        let values: ndarray::Array2<f32> = rows
+            .read_slice_2d(ndarray::s![start..end, ..])
+            .map_err(|e| bad(e.to_string()))?;
+        for (i, (name, row)) in names.iter().zip(values.outer_iter()).enumerate() {
+            let row: Vec<f32> = row.iter().copied().collect();
+            sum = sum.wrapping_add(row_hash(start + i, name.as_str(), &row));
+        }
+        start = end;
+    }
+    if sum != want {
+        return Err(bad(
+            "what was read back differs from what was written (a full disk or a failing \
+             device?); the checkpoints are kept: free space and rerun the same command"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `output` (`ids`, `embeddings` `[total, dim]`, the attributes of `meta`) from the
 /// checkpoints under `checkpoints`, atomically. Fails, writing nothing, unless every input
-/// position from 0 to `total` appears exactly once.
+/// position from 0 to `total` appears exactly once, and unless the file, synced and read back,
+/// holds exactly what was written.
 pub fn merge(
     checkpoints: &Path,
     output: &Path,
@@ -39,6 +94,7 @@ pub fn merge(
             .create("embeddings")
             .map_err(h5)?;
         let mut checkpoints_read = 0u64;
+        let mut checksum = 0u64;
         for path in checkpoint::list(checkpoints)? {
             let loaded = checkpoint::read(&path, dim).map_err(|reason| {
                 EngineError::file(&path, "checkpoint became unreadable", reason)
@@ -72,7 +128,9 @@ pub fn merge(
                         )));
                     }
                     *slot = Some(rows.ids[row].clone());
-                    slab.extend_from_slice(&rows.values[row * dim..(row + 1) * dim]);
+                    let values = &rows.values[row * dim..(row + 1) * dim];
+                    checksum = checksum.wrapping_add(row_hash(index, &rows.ids[row], values));
+                    slab.extend_from_slice(values);
                 }
                 let view = ndarray::ArrayView2::from_shape((end - r, dim), &slab)
                     .map_err(|e| EngineError::Integrity(e.to_string()))?;
@@ -102,7 +160,16 @@ pub fn merge(
             ..meta.clone()
         };
         checkpoint::write_attributes(&file, &meta, total as u64).map_err(h5)?;
+        // Flushed while every handle is open: HDF5 writes its cached chunks and buffers out
+        // here and reports a full disk; a handle closed first would write them in a drop,
+        // where the error is lost (and the file left with holes).
+        file.flush().map_err(h5)?;
+        drop(embeddings);
         file.close().map_err(h5)?;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| EngineError::file(output, "cannot sync", e))?;
+        verify(temp.path(), total, dim, checksum)?;
     }
     virnucpro_seq::output::persist_synced(temp, output)?;
     Ok(())

@@ -27,7 +27,7 @@ fn embed(kind: &str, model: &Path, input: &Path, out: &Path, budget: usize) -> o
         checkpoint_every_seqs: 7,
         ..Options::default()
     };
-    let fp = fingerprint::model_fingerprint(model).unwrap();
+    let fp = fingerprint::model_fingerprint(model, &fingerprint::HashCache::none()).unwrap();
     virnucpro_engine::embed_file(
         &[enc.as_ref()],
         input,

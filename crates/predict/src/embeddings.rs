@@ -142,7 +142,9 @@ impl EmbeddingsWriter {
             ..
         } = self;
         drop(datasets);
-        file.close().map_err(|e| PredictError::file(&path, e))?;
+        file.flush()
+            .and_then(|()| file.close())
+            .map_err(|e| PredictError::file(&path, e))?;
         virnucpro_seq::output::persist_synced(temp, &path)?;
         Ok(())
     }

@@ -81,7 +81,11 @@ pub fn fetch(lengths: &[usize], progress: bool) -> Result<Vec<Fetched>> {
     for length in lengths {
         let name = format!("{length}_model.pth");
         let target = dir.join(&name);
-        if !target.is_file() {
+        // A file already there is kept only if it is the released one.
+        let genuine = std::fs::read(&target)
+            .map(|b| crate::released::released_length(&b) == Some(*length))
+            .unwrap_or(false);
+        if !genuine {
             let url = format!("{}/{name}", base.trim_end_matches('/'));
             let response = ureq::get(&url)
                 .call()
@@ -92,6 +96,7 @@ pub fn fetch(lengths: &[usize], progress: bool) -> Result<Vec<Fetched>> {
                 .take(1 << 30)
                 .read_to_end(&mut bytes)
                 .map_err(|e| PredictError::Setup(format!("cannot download {url}: {e}")))?;
+            crate::released::check_download(&url, &bytes, *length)?;
             let mut file = virnucpro_seq::AtomicFile::create(&target)?;
             file.write_all(&bytes)?;
             file.commit()?;

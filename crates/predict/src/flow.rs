@@ -20,11 +20,12 @@ use virnucpro_engine::{encoder, fault, fingerprint, Model, Options, StopFlag};
 use virnucpro_models::{Classifier, Precision};
 use virnucpro_seq::{AtomicFile, FastaReader};
 
+use crate::consensus::{self, Consensus};
 use crate::embeddings::EmbeddingsWriter;
 use crate::error::{PredictError, Result};
 use crate::frames::Frames;
 use crate::locate::ModelPaths;
-use crate::results::{self, Consensus, FrameCall};
+use crate::results::{self, FrameCall};
 use crate::scorer::{FrameScorer, SCORES};
 use crate::shard::{self, Shard, ShardRecord};
 
@@ -180,17 +181,26 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     let work = out.join("intermediates");
     let checkpoints = work.join("checkpoints");
 
+    let hashing = Instant::now();
+    let hashes = crate::locate::hash_cache();
     let mut record = RunRecord {
         input_fingerprint: String::new(),
         length: req.length,
-        esm_fingerprint: fingerprint::model_fingerprint(&req.models.esm)?,
-        dnabert_fingerprint: fingerprint::model_fingerprint(&req.models.dnabert)?,
-        classifier_fingerprint: fingerprint::model_fingerprint(&req.models.classifier)?,
+        esm_fingerprint: fingerprint::model_fingerprint(&req.models.esm, &hashes)?,
+        dnabert_fingerprint: fingerprint::model_fingerprint(&req.models.dnabert, &hashes)?,
+        classifier_fingerprint: fingerprint::model_fingerprint(&req.models.classifier, &hashes)?,
         complete: false,
         summary: None,
         shard: req.shard.map(|s| plan_shard(&req.input, s)).transpose()?,
         seconds: None,
     };
+    let secs = hashing.elapsed().as_secs_f64();
+    reporter.stage(
+        "fingerprint",
+        "whole-content hashes of the model files (remembered between runs)",
+        secs,
+    );
+    let fingerprint_seconds = secs;
     let record_path = out.join(RUN_RECORD);
     if let Some(previous) = read_record(&record_path)? {
         if let Some(done) = compare_with_previous(req, &record, &previous)? {
@@ -262,6 +272,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         frames: streamed.total,
         forward_seconds: engine.model_seconds,
         resumed_frames: engine.resumed,
+        stage_seconds: vec![("fingerprint".into(), fingerprint_seconds)],
         ..Summary::default()
     };
     let secs = started.elapsed().as_secs_f64();
@@ -293,9 +304,11 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     let written = write_outputs(
         out,
         &checkpoints,
+        &work,
         streamed.total,
         refs[0].width(),
         req.save_embeddings.then_some(widths),
+        stop,
     )?;
     if written.duplicates > 0 {
         reporter.warn(&format!(
@@ -440,6 +453,7 @@ fn combined_fingerprint(record: &RunRecord) -> String {
 
 /// DNABERT-S, ESM-2 and the classifier for every worker: `workers_per_device` on each device.
 fn load_scorers(req: &Request) -> Result<Vec<FrameScorer>> {
+    crate::released::check_length(&req.models.classifier, req.length)?;
     let classifier = Arc::new(Classifier::load(&req.models.classifier, &Device::Cpu)?);
     encoder::load_each(
         &req.devices,
@@ -463,14 +477,25 @@ struct Written {
 }
 
 /// Writes the two result files (and `embeddings.h5` when `embeddings` gives the two widths)
-/// from the checkpoints, in input order, as a stream; each appears whole or not at all.
+/// from the checkpoints, in input order, as a stream; each appears whole or not at all. The
+/// consensus sorts its chunks in bounded memory, spilling sorted runs into `spill_dir`.
 fn write_outputs(
     out: &Path,
     checkpoints: &Path,
+    spill_dir: &Path,
     total: u64,
     width: usize,
     embeddings: Option<(usize, usize)>,
+    stop: &StopFlag,
 ) -> Result<Written> {
+    // A signal while the files are written stops the run with nothing committed: the
+    // checkpoints hold every frame, so the rerun writes them again.
+    let stopped = || -> Result<()> {
+        match stop.signal() {
+            Some(signal) => Err(virnucpro_engine::EngineError::Interrupted { signal }.into()),
+            None => Ok(()),
+        }
+    };
     let mut results = AtomicFile::create(out.join(RESULTS))?;
     results.write_all(results::RESULTS_HEADER.as_bytes())?;
     let mut saved = match embeddings {
@@ -482,16 +507,21 @@ fn write_outputs(
         )?),
         None => None,
     };
-    let mut consensus = Consensus::default();
+    let mut consensus = Consensus::new(spill_dir);
     let mut virus_frames = 0;
     let mut line = String::new();
     let mut rows = InOrder::open(checkpoints, width)?;
+    let mut given = 0u64;
     while rows.next_row(|id, values| -> Result<()> {
+        given += 1;
+        if given.is_multiple_of(1024) {
+            stopped()?;
+        }
         let probs = [values[0], values[1]];
         line.clear();
         results::push_result(&mut line, id, probs);
         results.write_all(line.as_bytes())?;
-        consensus.push(id, probs);
+        consensus.push(id, probs)?;
         if probs[1] > probs[0] {
             virus_frames += 1;
         }
@@ -508,11 +538,16 @@ fn write_outputs(
     let mut line = Vec::new();
     let (consensus_chunks, virus_chunks) =
         consensus.for_each_sorted(|id, virus| -> Result<()> {
+            given += 1;
+            if given.is_multiple_of(1024) {
+                stopped()?;
+            }
             line.clear();
             results::push_consensus(&mut line, id, virus);
             csv.write_all(&line)?;
             Ok(())
         })?;
+    stopped()?;
     if let Some(w) = saved {
         w.commit()?;
     }
@@ -530,7 +565,10 @@ fn write_outputs(
 pub fn write_results(out: &Path, calls: &[FrameCall]) -> Result<()> {
     for (name, text) in [
         (RESULTS, results::prediction_results(calls)),
-        (CONSENSUS, results::consensus_csv(calls)),
+        (
+            CONSENSUS,
+            consensus::csv_text(&consensus::of_calls(calls, out)?),
+        ),
     ] {
         let mut f = AtomicFile::create(out.join(name))?;
         f.write_all(text.as_bytes())?;

@@ -2,6 +2,7 @@
 //! `prediction_results.txt` and `prediction_results_highestscore.csv`, in one pass over the
 //! input, resumable frame by frame.
 
+pub mod consensus;
 pub mod embeddings;
 pub mod error;
 pub mod fetch;
@@ -9,6 +10,7 @@ pub mod flow;
 pub mod frames;
 pub mod locate;
 pub mod merge;
+pub mod released;
 pub mod results;
 pub mod scorer;
 pub mod selfcheck;

@@ -81,6 +81,17 @@ pub fn classifier_cache_dir() -> Option<PathBuf> {
         .map(|h| h.join("classifiers"))
 }
 
+/// Where the content hashes of model files are remembered: `$VIRNUCPRO_HOME/fingerprints`, by
+/// default `~/.cache/virnucpro/fingerprints`; nowhere when neither is set.
+pub fn hash_cache() -> virnucpro_engine::file_hash::HashCache {
+    match env_path("VIRNUCPRO_HOME")
+        .or_else(|| env_path("HOME").map(|h| h.join(".cache/virnucpro")))
+    {
+        Some(home) => virnucpro_engine::file_hash::HashCache::in_dir(home.join("fingerprints")),
+        None => virnucpro_engine::file_hash::HashCache::none(),
+    }
+}
+
 /// The Hugging Face hub cache directory.
 pub fn hf_hub_dir() -> Option<PathBuf> {
     env_path("HF_HOME")

@@ -13,7 +13,7 @@ use virnucpro_engine::output::Embeddings;
 
 use crate::error::{PredictError, Result};
 use crate::flow::{self, RunRecord, RESULTS, RUN_RECORD};
-use crate::results::{self, FrameCall};
+use crate::results::FrameCall;
 
 /// What a merge wrote.
 #[derive(Debug, Clone, Default)]
@@ -34,8 +34,10 @@ pub struct MergeSummary {
     pub embeddings: bool,
 }
 
-/// Joins the shard output directories `shards` into `out_dir`.
-pub fn merge(shards: &[PathBuf], out_dir: &Path) -> Result<MergeSummary> {
+/// Joins the shard output directories `shards` into `out_dir`. `out_dir` may not be one of the
+/// shards, and may hold earlier results only if they are this same result (a retried merge)
+/// or `force` is given.
+pub fn merge(shards: &[PathBuf], out_dir: &Path, force: bool) -> Result<MergeSummary> {
     if shards.is_empty() {
         return Err(PredictError::Setup(
             "no shard directory given to merge".to_string(),
@@ -66,6 +68,10 @@ pub fn merge(shards: &[PathBuf], out_dir: &Path) -> Result<MergeSummary> {
     }
     check_shards(&runs)?;
     runs.sort_by_key(|(_, r)| r.shard.map(|s| s.index));
+    check_destination(&runs, out_dir, force)?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| PredictError::file(out_dir, format!("cannot create: {e}")))?;
+    let _lock = virnucpro_engine::lock::DirLock::acquire(out_dir)?;
 
     // The frame rows, in input order, each id once.
     let mut calls: Vec<FrameCall> = Vec::new();
@@ -99,11 +105,9 @@ pub fn merge(shards: &[PathBuf], out_dir: &Path) -> Result<MergeSummary> {
         }
     }
 
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| PredictError::file(out_dir, format!("cannot create: {e}")))?;
     let embeddings = merge_embeddings(&runs, &calls, out_dir)?;
     flow::write_results(out_dir, &calls)?;
-    let consensus = results::consensus(&calls);
+    let consensus = crate::consensus::of_calls(&calls, out_dir)?;
     let summary = MergeSummary {
         shards: runs.len(),
         sequences: runs
@@ -137,6 +141,47 @@ pub fn merge(shards: &[PathBuf], out_dir: &Path) -> Result<MergeSummary> {
     };
     flow::write_record(&out_dir.join(RUN_RECORD), &whole)?;
     Ok(summary)
+}
+
+/// Whether `out_dir` may receive the joined result: never a shard's own directory; a directory
+/// holding results only when they are of this same input and models (a merge retried by a
+/// workflow engine) or when `force` says to replace them.
+fn check_destination(runs: &[(PathBuf, RunRecord)], out_dir: &Path, force: bool) -> Result<()> {
+    let target = std::fs::canonicalize(out_dir).ok();
+    for (dir, _) in runs {
+        if target.is_some() && std::fs::canonicalize(dir).ok() == target {
+            return Err(PredictError::Setup(format!(
+                "{} is one of the shards being merged; give merge another output directory",
+                out_dir.display()
+            )));
+        }
+    }
+    let holds_results = [RUN_RECORD, RESULTS, flow::CONSENSUS]
+        .iter()
+        .any(|name| out_dir.join(name).exists());
+    if !holds_results || force {
+        return Ok(());
+    }
+    let first = &runs[0].1;
+    let same = flow::read_record(&out_dir.join(RUN_RECORD))
+        .ok()
+        .flatten()
+        .is_some_and(|r| {
+            r.shard.is_none()
+                && r.input_fingerprint == first.input_fingerprint
+                && r.length == first.length
+                && r.esm_fingerprint == first.esm_fingerprint
+                && r.dnabert_fingerprint == first.dnabert_fingerprint
+                && r.classifier_fingerprint == first.classifier_fingerprint
+        });
+    if same {
+        return Ok(());
+    }
+    Err(PredictError::Setup(format!(
+        "{} already holds the results of another run; choose another output directory, or \
+         pass --force to replace them",
+        out_dir.display()
+    )))
 }
 
 /// Same input, length and models everywhere; shards 1..N each once; ranges tiling the input.

@@ -90,6 +90,12 @@ pub enum SeqError {
     /// A chunk length of zero.
     #[error("the chunk length must be at least 1 (VirNucPro models use 300 or 500)")]
     ZeroChunkLength,
+    /// Stopped by a signal; nothing was written.
+    #[error("stopped by signal {signal}; no output was written (rerun the same command)")]
+    Interrupted {
+        /// The signal number (2 = SIGINT, 15 = SIGTERM).
+        signal: i32,
+    },
 }
 
 impl SeqError {

@@ -19,5 +19,5 @@ pub use chunk::{chunk_id, chunk_spans};
 pub use error::SeqError;
 pub use fasta::{FastaReader, Record, SkippedRecords};
 pub use output::AtomicFile;
-pub use pipeline::{run, OutputPaths, Stages, Summary};
+pub use pipeline::{run, run_until, OutputPaths, Stages, Summary};
 pub use translate::{Frame, KeptFrame, SixFrames, Strand};

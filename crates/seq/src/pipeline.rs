@@ -94,6 +94,18 @@ pub fn run(
     outputs: &OutputPaths,
     threads: usize,
 ) -> Result<Summary, SeqError> {
+    run_until(stages, input, outputs, threads, &|| None)
+}
+
+/// As [`run`], stopping with [`SeqError::Interrupted`] (and no output left behind, temporary
+/// files included) as soon as `stopped` gives a signal number, checked between batches.
+pub fn run_until(
+    stages: Stages,
+    input: FastaReader,
+    outputs: &OutputPaths,
+    threads: usize,
+    stopped: &(dyn Fn() -> Option<i32> + Sync),
+) -> Result<Summary, SeqError> {
     if stages.chunk_length() == Some(0) {
         return Err(SeqError::ZeroChunkLength);
     }
@@ -115,6 +127,9 @@ pub fn run(
         threads,
         |batch| process_batch(stages, &batch, &path),
         |out: BatchOutput| {
+            if let Some(signal) = stopped() {
+                return Err(SeqError::Interrupted { signal });
+            }
             if let Some(file) = chunked_out.as_mut() {
                 file.write_all(&out.chunked)?;
             }
@@ -132,6 +147,9 @@ pub fn run(
         },
     )?;
     summary.skipped = reader.skipped().clone();
+    if let Some(signal) = stopped() {
+        return Err(SeqError::Interrupted { signal });
+    }
     for file in [chunked_out, nucleotide_out, protein_out]
         .into_iter()
         .flatten()

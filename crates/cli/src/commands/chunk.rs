@@ -16,13 +16,15 @@ pub fn run(args: ChunkArgs, threads: usize, global: &GlobalArgs) -> Result<()> {
         chunked: Some(args.output.clone()),
         ..OutputPaths::default()
     };
-    let summary = virnucpro_seq::run(
+    let stop = super::signal_flag()?;
+    let summary = virnucpro_seq::run_until(
         Stages::Chunk {
             length: args.length as usize,
         },
         reader,
         &outputs,
         threads,
+        &|| stop.signal(),
     );
     bar.finish_and_clear();
     let summary = summary?;

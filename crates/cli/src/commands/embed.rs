@@ -19,8 +19,8 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
         Some(p) => p.parse::<Precision>()?,
         None => Precision::default_for(&device),
     };
-    let model_fingerprint = fingerprint::model_fingerprint(&args.model)
-        .with_context(|| format!("cannot read the model directory {}", args.model.display()))?;
+    let model_fingerprint =
+        fingerprint::model_fingerprint(&args.model, &virnucpro_predict::locate::hash_cache())?;
     let workers = encoder::load_workers(
         args.kind.name(),
         &args.model,

@@ -7,7 +7,7 @@ use crate::args::MergeArgs;
 /// Runs the merge.
 pub fn run(args: MergeArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let s = virnucpro_predict::merge(&args.shards, &args.output)?;
+    let s = virnucpro_predict::merge(&args.shards, &args.output, args.force)?;
     tracing::info!(
         "merged {} shards: {} sequences, {} frames ({} called virus), {} of {} chunks viral by \
          consensus{} in {:.1} s",

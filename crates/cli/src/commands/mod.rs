@@ -61,3 +61,13 @@ pub fn log_results(out: &Path) {
         out.join(virnucpro_predict::flow::CONSENSUS).display()
     );
 }
+
+/// A stop flag set by SIGINT/SIGTERM, for commands that check it between units of work and
+/// then stop cleanly (no temporary file left behind) with exit 128 + the signal.
+pub fn signal_flag() -> Result<virnucpro_engine::StopFlag> {
+    use anyhow::Context;
+    let stop = virnucpro_engine::StopFlag::new();
+    stop.install_signal_handlers()
+        .context("cannot install the SIGINT/SIGTERM handlers")?;
+    Ok(stop)
+}

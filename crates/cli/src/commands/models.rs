@@ -20,9 +20,12 @@ fn size_of(path: &Path) -> u64 {
 fn report(name: &str, found: virnucpro_predict::Result<PathBuf>) -> bool {
     match found {
         Ok(p) => {
-            let fp = virnucpro_engine::fingerprint::model_fingerprint(&p)
-                .map(|f| f[..16].to_string())
-                .unwrap_or_else(|e| format!("unreadable: {e}"));
+            let fp = virnucpro_engine::fingerprint::model_fingerprint(
+                &p,
+                &virnucpro_predict::locate::hash_cache(),
+            )
+            .map(|f| f[..16].to_string())
+            .unwrap_or_else(|e| format!("unreadable: {e}"));
             println!(
                 "{name:<11} {}  ({:.1} MB, fingerprint {fp})",
                 p.display(),

@@ -12,10 +12,25 @@ use virnucpro_predict::{predict, resolve, Reporter, Request};
 use crate::args::{GlobalArgs, PredictArgs};
 use crate::progress::EmbedBar;
 
-/// `auto` picks every GPU when this build and the machine have one, else the CPU.
+/// `auto` picks every GPU when this build and the machine have one, else the CPU; a CUDA
+/// build that cannot start its GPUs says so, and why, before it runs on the CPU.
 fn devices(spec: &str) -> Result<Vec<Device>> {
     match spec {
-        "auto" => Ok(parse_devices("cuda").unwrap_or_else(|_| vec![Device::Cpu])),
+        "auto" => Ok(match parse_devices("cuda") {
+            Ok(gpus) => gpus,
+            Err(e) if cfg!(feature = "cuda") => {
+                tracing::warn!(
+                    "--device auto: no GPU could be used ({e}); running on the CPU, which is \
+                     far slower. Fix the GPU setup (`virnucpro utils list-devices`), or pass \
+                     --device cpu to choose the CPU"
+                );
+                vec![Device::Cpu]
+            }
+            Err(_) => {
+                tracing::info!("--device auto: this build has no CUDA support; using the CPU");
+                vec![Device::Cpu]
+            }
+        }),
         s => Ok(parse_devices(s)?),
     }
 }

@@ -23,7 +23,10 @@ pub fn run(args: TranslateArgs, threads: usize, global: &GlobalArgs) -> Result<(
         nucleotide: Some(args.nucleotide.clone()),
         protein: Some(args.protein.clone()),
     };
-    let summary = virnucpro_seq::run(Stages::Translate, reader, &outputs, threads);
+    let stop = super::signal_flag()?;
+    let summary = virnucpro_seq::run_until(Stages::Translate, reader, &outputs, threads, &|| {
+        stop.signal()
+    });
     bar.finish_and_clear();
     let summary = summary?;
     super::report(&summary, &args.input, true, started.elapsed().as_secs_f64());

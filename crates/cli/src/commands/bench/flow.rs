@@ -294,6 +294,7 @@ fn measure(
         None => Command::new(&exe),
     };
     cmd.args(["-q", "-t", "1", "predict"])
+        .env("RAYON_NUM_THREADS", "1")
         .arg(reads)
         .args(["-L", "300", "--device", "cpu", "-o"])
         .arg(out)
