@@ -8,8 +8,9 @@
 //! `num_sequences`, `timestamp` (UTC ISO 8601), `trigger_reason`, `model`, `model_fingerprint`,
 //! `input_fingerprint` (of the items this file holds), `dtype`, `packing_enabled`,
 //! `gpu_memory_allocated_bytes`, `gpu_memory_peak_bytes`, and `content_checksum` (XXH3-128 of
-//! the ids, indices, hashes and row bytes), so that a garbled file is caught even where HDF5
-//! would read it. A file holds only items computed since the previous checkpoint, never
+//! the ids, indices, hashes and row bytes and of the `batch_idx`, `model_fingerprint` and
+//! `input_fingerprint` attributes), so that a garbled file is caught even where HDF5 would read
+//! it, and a flipped byte in a fingerprint is damage, not "another model". A file holds only items computed since the previous checkpoint, never
 //! earlier ones, sorted by input position.
 
 use std::path::{Path, PathBuf};
@@ -108,6 +109,19 @@ impl Rows {
         }
         for v in &self.values {
             h.update(&v.to_le_bytes());
+        }
+        format!("{:032x}", h.digest128())
+    }
+
+    /// What `content_checksum` holds: [`Rows::checksum`] and the attributes that say what the
+    /// rows are of.
+    pub fn content_checksum(&self, batch_idx: u64, model: &str, input: &str) -> String {
+        let mut h = Xxh3::new();
+        h.update(self.checksum().as_bytes());
+        h.update(&batch_idx.to_le_bytes());
+        for s in [model, input] {
+            h.update(&(s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
         }
         format!("{:032x}", h.digest128())
     }
@@ -226,7 +240,11 @@ fn write_contents(file: &hdf5::File, rows: &Rows, dim: usize, meta: &Metadata) -
     write_attributes(file, meta, rows.len() as u64)?;
     file.new_attr::<VarLenUnicode>()
         .create("content_checksum")?
-        .write_scalar(&unicode(&rows.checksum()))
+        .write_scalar(&unicode(&rows.content_checksum(
+            meta.batch_idx,
+            &meta.model_fingerprint,
+            &meta.input_fingerprint,
+        )))
 }
 
 /// Writes the attribute set (shared by checkpoints and the final output).
@@ -342,7 +360,9 @@ pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, String> {
         hashes,
         values,
     };
-    if attr_str("content_checksum")? != rows.checksum() {
+    if attr_str("content_checksum")?
+        != rows.content_checksum(batch_idx, &model_fingerprint, &input_fingerprint)
+    {
         return Err("content checksum mismatch: the file was altered or damaged".into());
     }
     Ok(Loaded {
@@ -527,5 +547,45 @@ impl Cursor {
             self.slice.indices[r],
             &self.slice.values[r * self.width..(r + 1) * self.width],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flipped_byte_in_a_fingerprint_attribute_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch_00000.h5");
+        let rows = Rows {
+            ids: vec!["a".into(), "b".into()],
+            indices: vec![0, 1],
+            hashes: vec![7, 9],
+            values: vec![0.25, 0.75, 0.5, 0.5],
+        };
+        let meta = Metadata {
+            batch_idx: 0,
+            trigger: Trigger::Final,
+            model: "m".into(),
+            model_fingerprint: "0123456789abcdef".into(),
+            input_fingerprint: "fedcba9876543210".into(),
+            dtype: "f32".into(),
+            packing_enabled: true,
+            output: "scores".into(),
+            gpu_memory_allocated_bytes: 0,
+            gpu_memory_peak_bytes: 0,
+        };
+        write(&path, &rows, 2, &meta).unwrap();
+        assert_eq!(read(&path, 2).unwrap().rows, rows);
+        {
+            let file = hdf5::File::open_rw(&path).unwrap();
+            file.attr("model_fingerprint")
+                .unwrap()
+                .write_scalar(&unicode("0123456789abcdeg"))
+                .unwrap();
+        }
+        let reason = read(&path, 2).unwrap_err();
+        assert!(reason.contains("checksum"), "{reason}");
     }
 }

@@ -180,6 +180,13 @@ impl Queue {
 }
 
 /// Whether an error is the device running out of memory (worth splitting the batch for).
+///
+/// candle gives no typed out-of-memory error, so this matches its text, case-insensitively:
+/// the CUDA driver's `CUDA_ERROR_OUT_OF_MEMORY` ("out of memory"), cudarc's `DriverError`
+/// display of it (`CUDA_ERROR_OUT_OF_MEMORY`, hence "out_of_memory"). The split-and-retry
+/// path this enables is tested through [`crate::fault::FaultKind::OutOfMemory`]
+/// (`tests/workers.rs`, and the CLI's worker tests), which fails a batch with exactly such a
+/// message.
 fn is_out_of_memory(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("out of memory") || m.contains("out_of_memory")
