@@ -9,7 +9,7 @@ use crate::error::{EngineError, Result};
 
 /// One row's share of [`merge`]'s check: a hash of its position, id and values. Rows are
 /// summed (wrapping), so the order they are written in does not matter.
-fn row_hash(index: usize, id: &str, values: &[f32]) -> u64 {
+fn row_hash<'a>(index: usize, id: &str, values: impl IntoIterator<Item = &'a f32>) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(&(index as u64).to_le_bytes());
     h.update(&(id.len() as u64).to_le_bytes());
@@ -46,8 +46,7 @@ fn verify(path: &Path, total: usize, dim: usize, want: u64) -> Result<()> {
             .read_slice_2d(ndarray::s![start..end, ..])
             .map_err(|e| bad(e.to_string()))?;
         for (i, (name, row)) in names.iter().zip(values.outer_iter()).enumerate() {
-            let row: Vec<f32> = row.iter().copied().collect();
-            sum = sum.wrapping_add(row_hash(start + i, name.as_str(), &row));
+            sum = sum.wrapping_add(row_hash(start + i, name.as_str(), row.iter()));
         }
         start = end;
     }

@@ -194,13 +194,12 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         shard: req.shard.map(|s| plan_shard(&req.input, s)).transpose()?,
         seconds: None,
     };
-    let secs = hashing.elapsed().as_secs_f64();
+    let fingerprint_seconds = hashing.elapsed().as_secs_f64();
     reporter.stage(
         "fingerprint",
         "whole-content hashes of the model files (remembered between runs)",
-        secs,
+        fingerprint_seconds,
     );
-    let fingerprint_seconds = secs;
     let record_path = out.join(RUN_RECORD);
     if let Some(previous) = read_record(&record_path)? {
         if let Some(done) = compare_with_previous(req, &record, &previous)? {
