@@ -222,6 +222,96 @@ fn wrong_shape_checkpoint_is_recomputed() {
     });
 }
 
+/// A run killed after a few checkpoints, with its first checkpoint copied into another
+/// worker's folder after `change` rewrote the copy's rows; returns (reference, output path,
+/// dir, sequences in the copy, sequences in all valid checkpoints before the copy).
+fn with_a_copied_checkpoint(
+    change: impl Fn(&mut Rows),
+) -> Option<(output::Embeddings, PathBuf, tempfile::TempDir, usize, usize)> {
+    let model = model()?;
+    let work = tempfile::tempdir().unwrap();
+    let input = proteins(work.path(), 5);
+    let want = reference(&model, &input);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.h5");
+    let mut child = start_and_wait(&model, &input, &out, 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let files = checkpoints(&out);
+    let valid: usize = files
+        .iter()
+        .filter_map(|p| checkpoint::read(p, 64).ok())
+        .map(|l| l.rows.len())
+        .sum();
+    let loaded = checkpoint::read(&files[0], 64).unwrap();
+    let mut rows = loaded.rows;
+    change(&mut rows);
+    let meta = Metadata {
+        batch_idx: loaded.batch_idx,
+        trigger: Trigger::Sequences,
+        model: "esm2".into(),
+        model_fingerprint: loaded.model_fingerprint,
+        input_fingerprint: rows.input_fingerprint(),
+        dtype: "float32".into(),
+        packing_enabled: true,
+        output: "embeddings".into(),
+        gpu_memory_allocated_bytes: 0,
+        gpu_memory_peak_bytes: 0,
+    };
+    let copy = dir.path().join("checkpoints/shard_7/batch_00000.h5");
+    checkpoint::write(&copy, &rows, 64, &meta).unwrap();
+    let n = rows.len();
+    Some((want, out, dir, n, valid))
+}
+
+#[test]
+fn a_checkpoint_present_twice_is_used_once() {
+    let Some(model) = model() else { return };
+    let Some((want, out, _dir, copied, valid)) = with_a_copied_checkpoint(|_| {}) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let o = run(&model, &proteins(work.path(), 5), &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(resumed(&o), valid, "nothing recomputed");
+    assert!(
+        stderr(&o).contains(&format!("{copied} sequence(s) were found identical")),
+        "{}",
+        stderr(&o)
+    );
+    assert_same(&output::read(&out).unwrap(), &want);
+}
+
+#[test]
+fn conflicting_rows_for_one_sequence_are_computed_again() {
+    let Some(model) = model() else { return };
+    // The copy keeps its first three rows, the second of them altered.
+    let Some((want, out, _dir, _, valid)) = with_a_copied_checkpoint(|rows| {
+        rows.ids.truncate(3);
+        rows.indices.truncate(3);
+        rows.hashes.truncate(3);
+        rows.values.truncate(3 * 64);
+        rows.values[64 + 5] += 0.25;
+    }) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let o = run(&model, &proteins(work.path(), 5), &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        resumed(&o),
+        valid - 1,
+        "only the conflicting one recomputed"
+    );
+    assert!(err.contains("2 sequence(s) were found identical"), "{err}");
+    assert!(
+        err.contains("has different rows in more than one checkpoint"),
+        "{err}"
+    );
+    assert_same(&output::read(&out).unwrap(), &want);
+}
+
 #[test]
 fn a_different_input_is_refused_until_force_restart() {
     let Some(model) = model() else { return };

@@ -88,6 +88,12 @@ pub struct Summary {
     /// Checkpoints found torn or corrupt (renamed `*.corrupt`; their sequences recomputed), with
     /// the reason.
     pub corrupt: Vec<(PathBuf, String)>,
+    /// Rows found in more than one checkpoint with the same id and values (a checkpoint copied
+    /// under another name, or left by a run with another cadence): kept once.
+    pub repeated_rows: u64,
+    /// Items found in more than one checkpoint with different rows: every copy was removed and
+    /// the item computed again, with (path, id) of one copy for the warning.
+    pub conflicting_rows: Vec<(PathBuf, String)>,
     /// Real tokens against computed slots and capacity.
     pub efficiency: Efficiency,
     /// Seconds spent in the model, all workers together.
@@ -294,6 +300,10 @@ fn resume(
     let mut done_count = 0;
     let mut example = None;
     let mut next_batch = HashMap::new();
+    // Items met a second time, and each valid checkpoint's range of positions: enough to find
+    // every copy again without holding more than a position per finished item.
+    let mut seen_again: Vec<u64> = Vec::new();
+    let mut ranges: Vec<(PathBuf, u64, u64)> = Vec::new();
     for path in checkpoint::list(checkpoints)? {
         let loaded = match checkpoint::read(&path, width) {
             Ok(loaded) => loaded,
@@ -329,9 +339,21 @@ fn resume(
             if done[index] == 0 {
                 done[index] = hash.max(1);
                 done_count += 1;
+            } else {
+                seen_again.push(index as u64);
             }
         }
+        let indices = &loaded.rows.indices;
+        if let (Some(&first), Some(&last)) = (indices.iter().min(), indices.iter().max()) {
+            ranges.push((path.clone(), first, last));
+        }
         example.get_or_insert(path);
+    }
+    if !seen_again.is_empty() {
+        for index in settle_repeats(&ranges, seen_again, width, meta, summary)? {
+            done[index as usize] = 0;
+            done_count -= 1;
+        }
     }
     Ok(Resume {
         done,
@@ -339,6 +361,114 @@ fn resume(
         example,
         next_batch,
     })
+}
+
+/// Leaves each item of `repeated` (positions found in more than one checkpoint) in one
+/// checkpoint at most: identical copies are kept once, conflicting ones are removed from every
+/// checkpoint so the item is computed again. Returns the positions to compute again. The
+/// checkpoints holding a copy are rewritten atomically without the rows dropped (removed when
+/// nothing is left), so the final merge sees every position once.
+fn settle_repeats(
+    ranges: &[(PathBuf, u64, u64)],
+    mut repeated: Vec<u64>,
+    width: usize,
+    meta: &Metadata,
+    summary: &mut Summary,
+) -> Result<Vec<u64>> {
+    repeated.sort_unstable();
+    repeated.dedup();
+    let wanted = |i: &u64| repeated.binary_search(i).is_ok();
+    // The first copy of each repeated item (id, values) and whether a later one differed.
+    let mut first: HashMap<u64, (String, Vec<f32>, bool)> = HashMap::new();
+    let mut holders: Vec<&Path> = Vec::new();
+    for (path, lo, hi) in ranges {
+        let lo_at = repeated.partition_point(|i| i < lo);
+        if repeated.get(lo_at).is_none_or(|i| i > hi) {
+            continue;
+        }
+        let loaded = checkpoint::read(path, width)
+            .map_err(|reason| EngineError::file(path, "checkpoint became unreadable", reason))?;
+        let rows = &loaded.rows;
+        let mut holds = false;
+        for (r, index) in rows.indices.iter().enumerate() {
+            if !wanted(index) {
+                continue;
+            }
+            holds = true;
+            let values = &rows.values[r * width..(r + 1) * width];
+            match first.get_mut(index) {
+                None => {
+                    first.insert(*index, (rows.ids[r].clone(), values.to_vec(), false));
+                }
+                Some((id, kept, differs)) => {
+                    if *id != rows.ids[r] || kept.as_slice() != values {
+                        *differs = true;
+                    }
+                }
+            }
+        }
+        if holds {
+            holders.push(path);
+        }
+    }
+    let again: Vec<u64> = {
+        let mut v: Vec<u64> = first
+            .iter()
+            .filter(|(_, (_, _, differs))| *differs)
+            .map(|(i, _)| *i)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    // Positions already met in this pass: the copy kept, or the conflict already warned of.
+    let mut kept_once: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    for path in holders {
+        let loaded = checkpoint::read(path, width)
+            .map_err(|reason| EngineError::file(path, "checkpoint became unreadable", reason))?;
+        let mut rows = Rows::default();
+        let mut dropped = 0usize;
+        for (r, &index) in loaded.rows.indices.iter().enumerate() {
+            let keep = if again.binary_search(&index).is_ok() {
+                if kept_once.insert(index) {
+                    summary
+                        .conflicting_rows
+                        .push((path.to_path_buf(), loaded.rows.ids[r].clone()));
+                }
+                false
+            } else if wanted(&index) {
+                let first_copy = kept_once.insert(index);
+                if !first_copy {
+                    summary.repeated_rows += 1;
+                }
+                first_copy
+            } else {
+                true
+            };
+            if !keep {
+                dropped += 1;
+                continue;
+            }
+            rows.ids.push(loaded.rows.ids[r].clone());
+            rows.indices.push(index);
+            rows.hashes.push(loaded.rows.hashes[r]);
+            rows.values
+                .extend_from_slice(&loaded.rows.values[r * width..(r + 1) * width]);
+        }
+        if dropped == 0 {
+            continue;
+        }
+        if rows.is_empty() {
+            std::fs::remove_file(path).map_err(|e| EngineError::file(path, "cannot remove", e))?;
+        } else {
+            let meta = Metadata {
+                batch_idx: loaded.batch_idx,
+                input_fingerprint: rows.input_fingerprint(),
+                ..meta.clone()
+            };
+            checkpoint::write(path, &rows, width, &meta)?;
+        }
+    }
+    Ok(again)
 }
 
 /// Sequences are planned in windows of this many budgets' worth of tokens: big enough for

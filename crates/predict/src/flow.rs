@@ -254,6 +254,19 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
             path.display()
         ));
     }
+    if engine.repeated_rows > 0 {
+        reporter.warn(&format!(
+            "{} frame(s) were found identical in more than one checkpoint and used once",
+            engine.repeated_rows
+        ));
+    }
+    for (path, id) in &engine.conflicting_rows {
+        reporter.warn(&format!(
+            "{}: frame '{id}' has different rows in more than one checkpoint; every copy was \
+             dropped and it was computed again",
+            path.display()
+        ));
+    }
     let counts = frames.counts();
     if frames.skipped().count > 0 {
         reporter.warn(&format!(

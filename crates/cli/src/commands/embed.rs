@@ -66,6 +66,19 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
             path.display()
         );
     }
+    if summary.repeated_rows > 0 {
+        tracing::warn!(
+            "{} sequence(s) were found identical in more than one checkpoint and used once",
+            summary.repeated_rows
+        );
+    }
+    for (path, id) in &summary.conflicting_rows {
+        tracing::warn!(
+            "{}: '{id}' has different rows in more than one checkpoint; every copy was dropped \
+             and it was computed again",
+            path.display()
+        );
+    }
     let e = &summary.efficiency;
     tracing::info!(
         "{} sequences: {} from earlier checkpoints, {} embedded in {} batches ({:.1} s in the model); \
