@@ -61,8 +61,10 @@ pub enum SeqError {
     },
     /// Two records share an id; later stages key sequences by id, so ids must be unique.
     #[error(
-        "{path}: record {record} has the id '{id}', which an earlier record already has; \
-         ids (the header text up to the first space) must be unique, so rename one of them"
+        "{path}: record {record} has the id '{id}', which {} already has; ids (the header \
+         text up to the first space) must be unique: rename one of them, or run with \
+         --rename-duplicates to have them renamed ID_1, ID_2, ...",
+        first.map_or("an earlier record".to_string(), |n| format!("record {n}"))
     )]
     DuplicateId {
         /// The file.
@@ -71,6 +73,8 @@ pub enum SeqError {
         id: String,
         /// 1-based record number of the second occurrence.
         record: u64,
+        /// 1-based record number of the first occurrence, when the input could be read again.
+        first: Option<u64>,
     },
     /// A byte that is not an IUPAC nucleotide letter.
     #[error(

@@ -7,7 +7,7 @@
 //! original crashes on one). Checking the letters is left to the stage that reads them, so that
 //! it runs in parallel.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,15 +19,29 @@ use crate::alphabet;
 use crate::error::SeqError;
 
 /// One input record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
-    /// The header up to the first whitespace.
+    /// The header up to the first whitespace (renamed when a duplicate and renaming is on).
     pub id: String,
     /// The sequence with line breaks removed, letters as in the file.
     pub seq: Vec<u8>,
+    /// The rest of the header line after the id, whitespace included (empty when none), so
+    /// the record can be written out as it came.
+    pub description: String,
+    /// FASTQ (or BAM) qualities as FASTQ text, when the input had them.
+    pub qual: Option<Vec<u8>>,
 }
 
 impl Record {
+    /// A record of an id and a sequence only.
+    pub fn new(id: impl Into<String>, seq: impl Into<Vec<u8>>) -> Self {
+        Record {
+            id: id.into(),
+            seq: seq.into(),
+            ..Record::default()
+        }
+    }
+
     /// Checks that every byte is an IUPAC nucleotide letter; the error names `path`, the record
     /// and the 1-based position of the first bad byte.
     pub fn check_letters(&self, path: &Path) -> Result<(), SeqError> {
@@ -39,6 +53,22 @@ impl Record {
                 position: index + 1,
                 found: alphabet::describe_byte(byte),
             }),
+        }
+    }
+
+    /// Appends the record as it came (its id, the rest of its header, its sequence on one
+    /// line), as FASTQ when it has qualities, else as FASTA.
+    pub fn write_as_read(&self, out: &mut Vec<u8>) {
+        out.push(if self.qual.is_some() { b'@' } else { b'>' });
+        out.extend_from_slice(self.id.as_bytes());
+        out.extend_from_slice(self.description.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(&self.seq);
+        out.push(b'\n');
+        if let Some(qual) = &self.qual {
+            out.extend_from_slice(b"+\n");
+            out.extend_from_slice(qual);
+            out.push(b'\n');
         }
     }
 }
@@ -64,37 +94,113 @@ impl SkippedRecords {
     }
 }
 
-/// Streaming FASTA/FASTQ reader that yields validated [`Record`]s.
+/// What to do with a record whose id an earlier record already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DuplicateIds {
+    /// Stop with an error naming both records (the default: results are keyed by id).
+    #[default]
+    Refuse,
+    /// Give it the first of `ID_1`, `ID_2`, ... that no record read so far has (a later record
+    /// whose own id was already given out is renamed in turn), and record the change.
+    Rename,
+    /// Let it through (internal: finding the first of two records that share an id).
+    Allow,
+}
+
+/// A record given a new id by [`DuplicateIds::Rename`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    /// 1-based record number.
+    pub record: u64,
+    /// The id in the input.
+    pub original: String,
+    /// The id it was given.
+    pub new: String,
+}
+
+/// Where records come from: FASTA/FASTQ through needletail, alignments through noodles.
+enum Source {
+    Fastx(Box<dyn FastxReader>),
+    Alignment(crate::alignment::Reads, crate::alignment::Format),
+}
+
+/// A record as read, before the checks every format shares.
+struct Raw {
+    header: Vec<u8>,
+    seq: Vec<u8>,
+    qual: Option<Vec<u8>>,
+    line: u64,
+    record: u64,
+}
+
+/// Streaming reader of sequence records: FASTA or FASTQ (plain or compressed), or reads in
+/// BAM, SAM or CRAM (see [`crate::alignment`]), told apart by content. Yields validated
+/// [`Record`]s.
 pub struct FastaReader {
     path: PathBuf,
-    inner: Box<dyn FastxReader>,
+    inner: Source,
     /// 128-bit hashes of the ids seen so far: duplicate detection in 16 bytes per record
     /// instead of the whole id (a false alarm needs a 128-bit collision).
     seen: HashSet<u128>,
+    duplicates: DuplicateIds,
+    /// The next suffix to try for each id renamed so far.
+    next_suffix: HashMap<u128, u64>,
+    renamed: Vec<Renamed>,
     records: u64,
     skipped: SkippedRecords,
     failed: bool,
 }
 
+/// Bytes looked at to tell the format: a whole BGZF block fits.
+const PREFIX_BYTES: usize = 64 * 1024 + 64;
+
 impl FastaReader {
     /// Opens a file (plain or compressed), or `-` for standard input, for reading once.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SeqError> {
+        Self::open_with(path, DuplicateIds::Refuse)
+    }
+
+    /// [`FastaReader::open`] with a policy for duplicate ids.
+    pub fn open_with(path: impl AsRef<Path>, duplicates: DuplicateIds) -> Result<Self, SeqError> {
         let path = path.as_ref();
         let file = open_input(path)?;
-        Self::from_reader(path, file)
+        Ok(Self::from_reader(path, file)?.with_duplicates(duplicates))
+    }
+
+    /// Sets the policy for duplicate ids.
+    pub fn with_duplicates(mut self, duplicates: DuplicateIds) -> Self {
+        self.duplicates = duplicates;
+        self
     }
 
     /// Reads from any byte source; `path` names it in errors.
     pub fn from_reader(
         path: impl Into<PathBuf>,
-        reader: impl Read + Send + 'static,
+        mut reader: impl Read + Send + 'static,
     ) -> Result<Self, SeqError> {
         let path = path.into();
-        let inner = needletail::parse_fastx_reader(reader).map_err(|e| parse_error(&path, e))?;
+        let mut prefix = Vec::with_capacity(PREFIX_BYTES);
+        (&mut reader)
+            .take(PREFIX_BYTES as u64)
+            .read_to_end(&mut prefix)
+            .map_err(|e| SeqError::io(&path, "cannot read", e))?;
+        let format = crate::alignment::Format::detect(&prefix);
+        let whole: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(prefix).chain(reader));
+        let inner = match format {
+            Some(format) => {
+                Source::Alignment(crate::alignment::Reads::start(format, whole, &path), format)
+            }
+            None => Source::Fastx(
+                needletail::parse_fastx_reader(whole).map_err(|e| parse_error(&path, e))?,
+            ),
+        };
         Ok(FastaReader {
             path,
             inner,
             seen: HashSet::new(),
+            duplicates: DuplicateIds::Refuse,
+            next_suffix: HashMap::new(),
+            renamed: Vec::new(),
             records: 0,
             skipped: SkippedRecords::default(),
             failed: false,
@@ -116,54 +222,106 @@ impl FastaReader {
         &self.skipped
     }
 
+    /// The records renamed so far (with [`DuplicateIds::Rename`]), in input order.
+    pub fn renamed(&self) -> &[Renamed] {
+        &self.renamed
+    }
+
+    /// The next record as read, or the end of the input.
+    fn next_raw(&mut self) -> Option<Result<Raw, SeqError>> {
+        match &mut self.inner {
+            Source::Fastx(inner) => {
+                let record = match inner.next()? {
+                    Ok(record) => record,
+                    // needletail reports a FASTA file whose last record is a bare header line
+                    // as truncated; that record is simply empty, so skip it like any empty one.
+                    Err(e)
+                        if e.kind == ParseErrorKind::UnexpectedEnd
+                            && e.format == Some(needletail::parser::Format::Fasta) =>
+                    {
+                        self.records += 1;
+                        self.skipped
+                            .add(&format!("(last record, line {})", e.position.line));
+                        self.failed = true;
+                        return None;
+                    }
+                    Err(e) => return Some(Err(parse_error(&self.path, e))),
+                };
+                self.records += 1;
+                Some(Ok(Raw {
+                    header: record.id().to_vec(),
+                    seq: record.seq().into_owned(),
+                    qual: record.qual().map(<[u8]>::to_vec),
+                    line: record.start_line_number(),
+                    record: self.records,
+                }))
+            }
+            Source::Alignment(reads, format) => match reads.next()? {
+                Ok(read) => {
+                    self.records += 1;
+                    Some(Ok(Raw {
+                        header: read.name.into_bytes(),
+                        seq: read.seq,
+                        qual: read.qual,
+                        line: 0,
+                        record: read.record,
+                    }))
+                }
+                Err(e) => Some(Err(SeqError::Format {
+                    path: self.path.clone(),
+                    detail: format!("{} record {}: {}", format.name(), e.record, e.reason),
+                    hint: "Check the file with `samtools view`",
+                })),
+            },
+        }
+    }
+
     fn read_next(&mut self) -> Option<Result<Record, SeqError>> {
         loop {
-            let record = match self.inner.next()? {
-                Ok(record) => record,
-                // needletail reports a FASTA file whose last record is a bare header line as
-                // truncated; that record is simply empty, so skip it like any empty record.
-                Err(e)
-                    if e.kind == ParseErrorKind::UnexpectedEnd
-                        && e.format == Some(needletail::parser::Format::Fasta) =>
-                {
-                    self.records += 1;
-                    self.skipped
-                        .add(&format!("(last record, line {})", e.position.line));
-                    self.failed = true;
-                    return None;
-                }
-                Err(e) => return Some(Err(parse_error(&self.path, e))),
+            let raw = match self.next_raw()? {
+                Ok(raw) => raw,
+                Err(e) => return Some(Err(e)),
             };
-            self.records += 1;
-            let header = record.id();
-            let id_bytes = header
-                .split(|b| b.is_ascii_whitespace())
-                .next()
-                .unwrap_or_default();
+            let header = &raw.header;
+            let id_len = header
+                .iter()
+                .position(|b| b.is_ascii_whitespace())
+                .unwrap_or(header.len());
+            let id_bytes = &header[..id_len];
             if id_bytes.is_empty() {
                 return Some(Err(SeqError::MissingId {
                     path: self.path.clone(),
-                    record: self.records,
-                    line: record.start_line_number(),
+                    record: raw.record,
+                    line: raw.line,
                 }));
             }
             if let Some(&byte) = id_bytes.iter().find(|b| b.is_ascii_control()) {
                 return Some(Err(SeqError::ControlInId {
                     path: self.path.clone(),
-                    record: self.records,
-                    line: record.start_line_number(),
+                    record: raw.record,
+                    line: raw.line,
                     byte,
                 }));
             }
-            let id = String::from_utf8_lossy(id_bytes).into_owned();
-            if !self.seen.insert(xxh3_128(id_bytes)) {
-                return Some(Err(SeqError::DuplicateId {
-                    path: self.path.clone(),
-                    id,
-                    record: self.records,
-                }));
+            let mut id = String::from_utf8_lossy(id_bytes).into_owned();
+            if self.duplicates != DuplicateIds::Allow && !self.seen.insert(xxh3_128(id_bytes)) {
+                if self.duplicates == DuplicateIds::Refuse {
+                    return Some(Err(SeqError::DuplicateId {
+                        path: self.path.clone(),
+                        first: first_record_with_id(&self.path, &id),
+                        id,
+                        record: raw.record,
+                    }));
+                }
+                let new = self.fresh_name(&id);
+                self.renamed.push(Renamed {
+                    record: raw.record,
+                    original: std::mem::replace(&mut id, new.clone()),
+                    new,
+                });
             }
-            let mut seq = record.seq().into_owned();
+            let description = String::from_utf8_lossy(&header[id_len..]).into_owned();
+            let mut seq = raw.seq;
             // Biopython drops spaces inside sequence lines; do the same rather than reject them.
             if seq.iter().any(|&b| b == b' ' || b == b'\t') {
                 seq.retain(|&b| b != b' ' && b != b'\t');
@@ -172,7 +330,46 @@ impl FastaReader {
                 self.skipped.add(&id);
                 continue;
             }
-            return Some(Ok(Record { id, seq }));
+            return Some(Ok(Record {
+                id,
+                seq,
+                description,
+                qual: raw.qual,
+            }));
+        }
+    }
+
+    /// The first `ID_k` (k = 1, 2, ...) no record so far has, taken.
+    fn fresh_name(&mut self, id: &str) -> String {
+        let key = xxh3_128(id.as_bytes());
+        let mut k = self.next_suffix.get(&key).copied().unwrap_or(1);
+        loop {
+            let name = format!("{id}_{k}");
+            k += 1;
+            if self.seen.insert(xxh3_128(name.as_bytes())) {
+                self.next_suffix.insert(key, k);
+                return name;
+            }
+        }
+    }
+}
+
+/// The record number of the first record with `id` in the file at `path` (read again, on
+/// this error path only); `None` for a stream, which cannot be read twice.
+fn first_record_with_id(path: &Path, id: &str) -> Option<u64> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut reader = FastaReader::open_with(path, DuplicateIds::Allow).ok()?;
+    loop {
+        let raw = reader.next_raw()?.ok()?;
+        let id_len = raw
+            .header
+            .iter()
+            .position(|b| b.is_ascii_whitespace())
+            .unwrap_or(raw.header.len());
+        if &raw.header[..id_len] == id.as_bytes() {
+            return Some(raw.record);
         }
     }
 }
@@ -350,6 +547,69 @@ mod tests {
     }
 
     #[test]
+    fn renaming_gives_fresh_ids_that_collide_with_nothing_read() {
+        let text = b">a\nAC\n>a_1\nAC\n>a x\nGG\n>a\nTT\n>b\nCC\n";
+        let mut reader = FastaReader::from_reader("t.fa", std::io::Cursor::new(&text[..]))
+            .unwrap()
+            .with_duplicates(DuplicateIds::Rename);
+        let records: Vec<Record> = reader.by_ref().map(Result::unwrap).collect();
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "a_1", "a_2", "a_3", "b"]);
+        assert_eq!(records[2].description, " x", "the header's rest is kept");
+        let renamed: Vec<(u64, &str, &str)> = reader
+            .renamed()
+            .iter()
+            .map(|r| (r.record, r.original.as_str(), r.new.as_str()))
+            .collect();
+        assert_eq!(renamed, [(3, "a", "a_2"), (4, "a", "a_3")]);
+        // A later record whose own id was given out is renamed in turn.
+        let text = b">a\nAC\n>a\nAC\n>a_1\nGG\n";
+        let ids: Vec<String> = FastaReader::from_reader("t.fa", std::io::Cursor::new(&text[..]))
+            .unwrap()
+            .with_duplicates(DuplicateIds::Rename)
+            .map(|r| r.unwrap().id)
+            .collect();
+        assert_eq!(ids, ["a", "a_1", "a_1_1"]);
+    }
+
+    #[test]
+    fn a_duplicate_in_a_file_names_both_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.fa");
+        std::fs::write(&path, b">a\nAC\n>b\nAC\n>a x\nGG\n").unwrap();
+        let err = read_all(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SeqError::DuplicateId {
+                    record: 3,
+                    first: Some(1),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("record 3") && text.contains("record 1"),
+            "{text}"
+        );
+        assert!(text.contains("--rename-duplicates"), "{text}");
+    }
+
+    #[test]
+    fn records_are_written_back_as_they_came() {
+        let records = read(b">a some words\nAC\nGT\n").unwrap();
+        let mut out = Vec::new();
+        records[0].write_as_read(&mut out);
+        assert_eq!(out, b">a some words\nACGT\n");
+        let records = read(b"@r1 x\nACGT\n+\nIIII\n").unwrap();
+        let mut out = Vec::new();
+        records[0].write_as_read(&mut out);
+        assert_eq!(out, b"@r1 x\nACGT\n+\nIIII\n");
+    }
+
+    #[test]
     fn fastq_is_accepted() {
         let records = read(b"@r1 x\nACGT\n+\nIIII\n").unwrap();
         assert_eq!(records[0].id, "r1");
@@ -358,10 +618,7 @@ mod tests {
 
     #[test]
     fn letters_are_checked_with_position() {
-        let rec = Record {
-            id: "r".into(),
-            seq: b"ACGTX".to_vec(),
-        };
+        let rec = Record::new("r", b"ACGTX".to_vec());
         let err = rec.check_letters(Path::new("f.fa")).unwrap_err();
         assert!(err.to_string().contains("'X' at position 5"), "{err}");
     }

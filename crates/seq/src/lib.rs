@@ -4,6 +4,7 @@
 //! Everything here is pure sequence logic: no models, no logging. Results match the original
 //! Python (`units.py` / `prediction.py`) byte for byte, quirks included; see each module.
 
+pub mod alignment;
 pub mod alphabet;
 pub mod chunk;
 pub mod error;
@@ -17,7 +18,7 @@ pub mod validate;
 
 pub use chunk::{chunk_id, chunk_spans};
 pub use error::SeqError;
-pub use fasta::{FastaReader, Record, SkippedRecords};
+pub use fasta::{DuplicateIds, FastaReader, Record, Renamed, SkippedRecords};
 pub use output::AtomicFile;
 pub use pipeline::{run, run_until, OutputPaths, Stages, Summary};
 pub use translate::{Frame, KeptFrame, SixFrames, Strand};
