@@ -9,7 +9,7 @@
 //! caller.
 
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::path::Path;
 
 use crossbeam_channel::{bounded, Receiver};
 use noodles::sam::alignment::RecordBuf;
@@ -106,7 +106,7 @@ const BATCH: usize = 256;
 impl Reads {
     /// Starts decoding `input` (in `format`) on its own thread; `path` names it in the thread's
     /// name only.
-    pub fn start(format: Format, input: Box<dyn Read + Send>, path: &PathBuf) -> Self {
+    pub fn start(format: Format, input: Box<dyn Read + Send>, path: &Path) -> Self {
         let (tx, rx) = bounded::<Vec<Result<AlignedRead, ReadError>>>(4);
         let name = format!("{}-reader:{}", format.name().to_lowercase(), path.display());
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
