@@ -222,7 +222,11 @@ pub struct ValidateArgs {
 #[command(
     after_help = "Outputs in OUT_DIR: prediction_results.txt (one row per kept frame: \
 Sequence_ID, Prediction, score1 = P(others), score2 = P(virus)) and \
-prediction_results_highestscore.csv (one row per chunk: Is_Virus). A rerun after a crash \
+prediction_results_highestscore.csv (one row per chunk: Is_Virus), as the original writes \
+them; sequence_summary.tsv (one row per input sequence: seq_id, length, chunks, scored_chunks, \
+viral_chunks, virus_score, call), viruses.fna (viruses.fastq for FASTQ/BAM input: the records \
+called virus, as they came) and summary.json (versions, models, parameters, counts, timings). \
+A rerun after a crash \
 resumes frame by frame; a finished run reruns instantly. The input is read once, so `-` \
 (standard input), pipes and <(zcat ...) work, plain or compressed.\n\n\
 Models are looked up in this order: the flags, VIRNUCPRO_ESM / VIRNUCPRO_DNABERT / \
@@ -231,8 +235,9 @@ fetch` downloaded. `virnucpro models check` shows what would be used.\n\nExample
 virnucpro predict contigs.fa.gz -L 500 -o results/ --classifier models/500_model.pth"
 )]
 pub struct PredictArgs {
-    /// Input FASTA (or FASTQ) of reads or contigs, plain or compressed (gzip, bzip2, xz,
-    /// zstd); `-` for standard input
+    /// Input reads or contigs: FASTA or FASTQ (plain or compressed: gzip, bzip2, xz, zstd),
+    /// or BAM/SAM/CRAM reads (unaligned or aligned; pairs become NAME/1, NAME/2), told apart by
+    /// content; `-` for standard input
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
     /// Chunk length, matching the classifier: 300 or 500
@@ -273,6 +278,25 @@ pub struct PredictArgs {
     /// running N machines at once; join the N output directories with `virnucpro merge`
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<virnucpro_predict::Shard>,
+    /// Call a sequence `virus` in sequence_summary.tsv (and viruses.fna) when its
+    /// virus_score, the mean over its chunks of their highest P(virus), is at least this
+    #[arg(long, default_value_t = 0.5, value_name = "0..1", value_parser = parse_score)]
+    pub min_score: f64,
+    /// Give records whose id an earlier record has the first free ID_1, ID_2, ... instead of
+    /// stopping; the mapping is written to OUT_DIR/renamed_ids.tsv
+    #[arg(long)]
+    pub rename_duplicates: bool,
+    /// Also write one Kraken-style line per sequence (C/U, id, taxid 10239 or 0, length,
+    /// virus_score) to FILE, for KrakenTools and Krona
+    #[arg(long, value_name = "FILE")]
+    pub kraken_output: Option<PathBuf>,
+}
+
+fn parse_score(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}': give a score between 0 and 1")),
+    }
 }
 
 fn parse_shard(s: &str) -> Result<virnucpro_predict::Shard, String> {
@@ -299,6 +323,10 @@ pub struct MergeArgs {
     /// Replace the results of another run found in OUT_DIR
     #[arg(long)]
     pub force: bool,
+    /// Also write the joined Kraken-style per-sequence lines to FILE (as `predict
+    /// --kraken-output`)
+    #[arg(long, value_name = "FILE")]
+    pub kraken_output: Option<PathBuf>,
 }
 
 /// Which embedding model.

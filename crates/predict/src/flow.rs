@@ -18,15 +18,17 @@ use serde::{Deserialize, Serialize};
 use virnucpro_engine::ordered::InOrder;
 use virnucpro_engine::{encoder, fault, fingerprint, Model, Options, StopFlag};
 use virnucpro_models::{Classifier, Precision};
-use virnucpro_seq::{AtomicFile, FastaReader};
+use virnucpro_seq::{AtomicFile, DuplicateIds, FastaReader};
 
 use crate::consensus::{self, Consensus};
 use crate::embeddings::EmbeddingsWriter;
 use crate::error::{PredictError, Result};
 use crate::frames::Frames;
+use crate::ledger::LedgerWriter;
 use crate::locate::ModelPaths;
 use crate::results::{self, FrameCall};
 use crate::scorer::{FrameScorer, SCORES};
+use crate::sequence_calls::{SequenceCounts, SequenceTable};
 use crate::shard::{self, Shard, ShardRecord};
 
 /// Everything a prediction needs.
@@ -65,6 +67,12 @@ pub struct Request {
     pub save_embeddings: bool,
     /// Keep the checkpoints (`OUT_DIR/intermediates`) after the result files are written.
     pub keep_intermediates: bool,
+    /// A sequence is called `virus` when its `virus_score` is at least this.
+    pub min_score: f64,
+    /// What to do with records whose id an earlier record has.
+    pub duplicates: DuplicateIds,
+    /// Also write Kraken-style per-sequence lines here.
+    pub kraken_output: Option<PathBuf>,
 }
 
 /// Hooks through which the flow reports; the CLI logs and draws bars.
@@ -122,6 +130,12 @@ pub struct Summary {
     pub resumed_frames: u64,
     /// The run had finished before; nothing was recomputed.
     pub already_complete: bool,
+    /// Sequences called virus (`sequence_summary.tsv`).
+    pub viral_sequences: u64,
+    /// Sequences without a scored chunk.
+    pub unscored_sequences: u64,
+    /// Records given a new id for a duplicate one.
+    pub renamed: u64,
 }
 
 /// Name of the run record in the output directory.
@@ -130,6 +144,16 @@ pub const RUN_RECORD: &str = "run.json";
 pub const RESULTS: &str = "prediction_results.txt";
 /// `prediction_results_highestscore.csv`.
 pub const CONSENSUS: &str = "prediction_results_highestscore.csv";
+/// `summary.json`: what the run was made from and what it found.
+pub const SUMMARY_JSON: &str = "summary.json";
+/// `renamed_ids.tsv`: the records given a new id by `--rename-duplicates`.
+pub const RENAMED: &str = "renamed_ids.tsv";
+/// The record ledger in `intermediates` (see [`crate::ledger`]).
+const LEDGER: &str = "records.gz";
+
+fn default_min_score() -> f64 {
+    crate::sequence_calls::DEFAULT_MIN_SCORE
+}
 
 /// `run.json`: what a run in an output directory was made from, whether it finished, and what it
 /// found. `merge` reads it from each shard's directory.
@@ -155,6 +179,15 @@ pub struct RunRecord {
     /// Where the time went, once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<Timings>,
+    /// `--min-score` (a run recorded before it existed used the default).
+    #[serde(default = "default_min_score")]
+    pub min_score: f64,
+    /// Whether duplicate ids were renamed (`--rename-duplicates`).
+    #[serde(default)]
+    pub rename_duplicates: bool,
+    /// Sequences called virus, sequences unscored, records renamed; once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_calls: Option<[u64; 3]>,
 }
 
 /// Where a finished run's time went.
@@ -191,8 +224,14 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         classifier_fingerprint: fingerprint::model_fingerprint(&req.models.classifier, &hashes)?,
         complete: false,
         summary: None,
-        shard: req.shard.map(|s| plan_shard(&req.input, s)).transpose()?,
+        shard: req
+            .shard
+            .map(|s| plan_shard(&req.input, s, req.duplicates))
+            .transpose()?,
         seconds: None,
+        min_score: req.min_score,
+        rename_duplicates: req.duplicates == DuplicateIds::Rename,
+        sequence_calls: None,
     };
     let fingerprint_seconds = hashing.elapsed().as_secs_f64();
     reporter.stage(
@@ -203,6 +242,9 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     let record_path = out.join(RUN_RECORD);
     if let Some(previous) = read_record(&record_path)? {
         if let Some(done) = compare_with_previous(req, &record, &previous)? {
+            if let Some(kraken) = &req.kraken_output {
+                write_kraken(out, kraken)?;
+            }
             return Ok(done);
         }
     }
@@ -226,8 +268,13 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
 
     // The one pass: read, chunk, translate, embed, classify, checkpoint.
     let input = virnucpro_seq::fasta::open_input(&req.input)?;
-    let reader = FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, input))?;
-    let mut frames = Frames::new(reader, req.length, record.shard.map(|s| s.start..s.end));
+    let reader = FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, input))?
+        .with_duplicates(req.duplicates);
+    let ledger_path = work.join(LEDGER);
+    let ledger = LedgerWriter::create(&ledger_path)
+        .map_err(|e| PredictError::file(&ledger_path, format!("cannot create: {e}")))?;
+    let mut frames =
+        Frames::new(reader, req.length, record.shard.map(|s| s.start..s.end)).with_ledger(ledger);
     let options = Options {
         token_budget: req.token_budget,
         checkpoint_every_seqs: req.checkpoint_every_seqs,
@@ -277,7 +324,21 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         ));
     }
     record.input_fingerprint = frames.fingerprint();
+    frames
+        .finish_ledger()
+        .map_err(|e| PredictError::file(&ledger_path, format!("cannot write: {e}")))?;
+    let renamed = frames.renamed().to_vec();
     drop(frames);
+    if !renamed.is_empty() {
+        reporter.warn(&format!(
+            "{} record(s) had an id an earlier record has and were renamed (first: '{}' -> \
+             '{}'); the mapping is in {}",
+            renamed.len(),
+            renamed[0].original,
+            renamed[0].new,
+            out.join(RENAMED).display()
+        ));
+    }
     let mut summary = Summary {
         sequences: counts.sequences,
         chunks: counts.chunks,
@@ -285,6 +346,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         forward_seconds: engine.model_seconds,
         resumed_frames: engine.resumed,
         stage_seconds: vec![("fingerprint".into(), fingerprint_seconds)],
+        renamed: renamed.len() as u64,
         ..Summary::default()
     };
     let secs = started.elapsed().as_secs_f64();
@@ -320,8 +382,16 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         streamed.total,
         refs[0].width(),
         req.save_embeddings.then_some(widths),
+        &ledger_path,
+        req.min_score,
         stop,
     )?;
+    if req.duplicates == DuplicateIds::Rename {
+        write_renamed(out, &renamed)?;
+    }
+    if let Some(kraken) = &req.kraken_output {
+        write_kraken(out, kraken)?;
+    }
     if written.duplicates > 0 {
         reporter.warn(&format!(
             "{} frame(s) were in two checkpoints with the same result; each was used once",
@@ -331,6 +401,8 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     summary.virus_frames = written.virus_frames;
     summary.consensus_chunks = written.consensus_chunks;
     summary.virus_chunks = written.virus_chunks;
+    summary.viral_sequences = written.sequences.viral;
+    summary.unscored_sequences = written.sequences.unscored;
     let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu;
     let flow_cpu = engine.feeder_cpu_seconds + engine.writer_cpu_seconds + writing_cpu;
     tracing::debug!(
@@ -357,6 +429,15 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         forward: summary.forward_seconds,
         flow_cpu,
     });
+    record.sequence_calls = Some([
+        summary.viral_sequences,
+        summary.unscored_sequences,
+        summary.renamed,
+    ]);
+    crate::run_summary::write(
+        out,
+        &crate::run_summary::of_run(req, &record, &summary, &engine),
+    )?;
     write_record(&record_path, &record)?;
     if !req.keep_intermediates {
         std::fs::remove_dir_all(&work)
@@ -383,22 +464,35 @@ fn compare_with_previous(
         && previous.esm_fingerprint == record.esm_fingerprint
         && previous.dnabert_fingerprint == record.dnabert_fingerprint
         && previous.classifier_fingerprint == record.classifier_fingerprint
-        && previous.shard == record.shard;
+        && previous.shard == record.shard
+        && previous.rename_duplicates == record.rename_duplicates;
     if req.force_restart {
         return Ok(None);
     }
     if !same_setup {
-        return Err(refuse("input, length, model or shard"));
+        return Err(refuse(
+            "input, length, model, shard or duplicate-id handling (--rename-duplicates)",
+        ));
+    }
+    if previous.min_score != record.min_score {
+        return Err(PredictError::Setup(format!(
+            "{} holds a run made with --min-score {}; give that, or --force-restart to run \
+             again with {}, or choose another output directory",
+            req.out_dir.display(),
+            previous.min_score,
+            record.min_score
+        )));
     }
     let finished = previous.complete
-        && req.out_dir.join(RESULTS).is_file()
-        && req.out_dir.join(CONSENSUS).is_file();
+        && [RESULTS, CONSENSUS, crate::sequence_calls::SEQUENCE_SUMMARY]
+            .iter()
+            .all(|name| req.out_dir.join(name).is_file());
     if !finished {
         return Ok(None); // resume: the engine checks each finished frame against the input
     }
     // One pass over the input tells whether it is the one this finished run was made from.
     let mut fp = fingerprint::InputFingerprint::new();
-    for r in FastaReader::open(&req.input)? {
+    for r in FastaReader::open_with(&req.input, req.duplicates)? {
         let r = r?;
         fp.add(&r.id, &r.seq);
     }
@@ -414,6 +508,9 @@ fn compare_with_previous(
         consensus_chunks: s[4],
         virus_chunks: s[5],
         already_complete: true,
+        viral_sequences: previous.sequence_calls.map_or(0, |c| c[0]),
+        unscored_sequences: previous.sequence_calls.map_or(0, |c| c[1]),
+        renamed: previous.sequence_calls.map_or(0, |c| c[2]),
         ..Summary::default()
     }))
 }
@@ -424,7 +521,7 @@ fn start_over(out: &Path, work: &Path) -> Result<()> {
         std::fs::remove_dir_all(work)
             .map_err(|e| PredictError::file(work, format!("cannot remove: {e}")))?;
     }
-    for name in [RESULTS, CONSENSUS, crate::merge::EMBEDDINGS, RUN_RECORD] {
+    for name in RESULT_FILES.iter().chain(&[RUN_RECORD]) {
         let path = out.join(name);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -435,8 +532,45 @@ fn start_over(out: &Path, work: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Every result file a run or a merge may write in its output directory.
+pub const RESULT_FILES: [&str; 8] = [
+    RESULTS,
+    CONSENSUS,
+    crate::merge::EMBEDDINGS,
+    crate::sequence_calls::SEQUENCE_SUMMARY,
+    crate::sequence_calls::VIRUSES_FASTA,
+    crate::sequence_calls::VIRUSES_FASTQ,
+    SUMMARY_JSON,
+    RENAMED,
+];
+
+/// Writes `renamed_ids.tsv` (record number, id in the input, id given) atomically.
+pub fn write_renamed(out: &Path, renamed: &[virnucpro_seq::Renamed]) -> Result<()> {
+    let mut f = AtomicFile::create(out.join(RENAMED))?;
+    f.write_all(b"record\toriginal_id\tnew_id\n")?;
+    for r in renamed {
+        f.write_all(format!("{}\t{}\t{}\n", r.record, r.original, r.new).as_bytes())?;
+    }
+    f.commit()?;
+    Ok(())
+}
+
+/// Writes the Kraken-style lines to `path` from `out`'s `sequence_summary.tsv`.
+pub fn write_kraken(out: &Path, path: &Path) -> Result<()> {
+    let summary = out.join(crate::sequence_calls::SEQUENCE_SUMMARY);
+    if !summary.is_file() {
+        return Err(PredictError::file(
+            &summary,
+            "missing: this run was made before per-sequence calls existed; rerun it with \
+             --force-restart to write them",
+        ));
+    }
+    crate::sequence_calls::write_kraken(&summary, path)?;
+    Ok(())
+}
+
 /// The record range of `shard`: measuring the input's records first needs it as a file.
-fn plan_shard(input: &Path, shard: Shard) -> Result<ShardRecord> {
+fn plan_shard(input: &Path, shard: Shard, duplicates: DuplicateIds) -> Result<ShardRecord> {
     let is_file = std::fs::metadata(input)
         .map(|m| m.is_file())
         .unwrap_or(false);
@@ -448,7 +582,7 @@ fn plan_shard(input: &Path, shard: Shard) -> Result<ShardRecord> {
         )));
     }
     let mut lengths: Vec<u32> = Vec::new();
-    for r in FastaReader::open(input)? {
+    for r in FastaReader::open_with(input, duplicates)? {
         lengths.push(u32::try_from(r?.seq.len()).unwrap_or(u32::MAX));
     }
     Ok(shard::plan(&lengths, shard))
@@ -486,6 +620,7 @@ struct Written {
     consensus_chunks: u64,
     virus_chunks: u64,
     duplicates: u64,
+    sequences: SequenceCounts,
 }
 
 /// Writes the two result files (and `embeddings.h5` when `embeddings` gives the two widths)
@@ -498,6 +633,8 @@ fn write_outputs(
     total: u64,
     width: usize,
     embeddings: Option<(usize, usize)>,
+    ledger: &Path,
+    min_score: f64,
     stop: &StopFlag,
 ) -> Result<Written> {
     // A signal while the files are written stops the run with nothing committed: the
@@ -520,6 +657,7 @@ fn write_outputs(
         None => None,
     };
     let mut consensus = Consensus::new(spill_dir);
+    let mut per_sequence = SequenceTable::create(out, ledger, min_score)?;
     let mut virus_frames = 0;
     let mut line = String::new();
     let mut rows = InOrder::open(checkpoints, width)?;
@@ -534,6 +672,7 @@ fn write_outputs(
         results::push_result(&mut line, id, probs);
         results.write_all(line.as_bytes())?;
         consensus.push(id, probs)?;
+        per_sequence.push(id, probs)?;
         if probs[1] > probs[0] {
             virus_frames += 1;
         }
@@ -563,6 +702,7 @@ fn write_outputs(
     if let Some(w) = saved {
         w.commit()?;
     }
+    let (sequences, _) = per_sequence.commit()?;
     results.commit()?;
     csv.commit()?;
     Ok(Written {
@@ -570,6 +710,7 @@ fn write_outputs(
         consensus_chunks,
         virus_chunks,
         duplicates,
+        sequences,
     })
 }
 

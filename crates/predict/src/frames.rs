@@ -13,6 +13,8 @@ use virnucpro_engine::fingerprint::InputFingerprint;
 use virnucpro_engine::{EngineError, Item};
 use virnucpro_seq::{chunk_spans, FastaReader, SixFrames, SkippedRecords};
 
+use crate::ledger::LedgerWriter;
+
 /// What the pass has read so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -34,6 +36,9 @@ pub struct Frames {
     six: SixFrames,
     counts: Counts,
     fingerprint: InputFingerprint,
+    /// Where each record of the run goes, with its chunks' kept-frame counts.
+    ledger: Option<LedgerWriter>,
+    chunk_frames: Vec<u8>,
 }
 
 impl Frames {
@@ -49,7 +54,26 @@ impl Frames {
             six: SixFrames::new(),
             counts: Counts::default(),
             fingerprint: InputFingerprint::new(),
+            ledger: None,
+            chunk_frames: Vec::new(),
         }
+    }
+
+    /// Also spools every record of the run (and its chunks' kept-frame counts) to `ledger`,
+    /// for the per-sequence outputs.
+    pub fn with_ledger(mut self, ledger: LedgerWriter) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// Finishes the ledger (every write error surfaces here) and gives its path.
+    pub fn finish_ledger(&mut self) -> std::io::Result<Option<std::path::PathBuf>> {
+        self.ledger.take().map(LedgerWriter::finish).transpose()
+    }
+
+    /// The records renamed for a duplicate id (with `--rename-duplicates`).
+    pub fn renamed(&self) -> &[virnucpro_seq::Renamed] {
+        self.reader.renamed()
     }
 
     /// Records, chunks and frames read so far.
@@ -82,16 +106,25 @@ impl Frames {
             }
             record.check_letters(self.reader.path())?;
             self.counts.sequences += 1;
+            self.chunk_frames.clear();
             for (k, span) in chunk_spans(record.seq.len(), self.length).enumerate() {
                 self.counts.chunks += 1;
                 let chunk_id = format!("{}_chunk_{}", record.id, k + 1);
                 let pending = &mut self.pending;
+                let mut kept_here = 0u8;
                 self.six.for_each_kept(&record.seq[span], |kept| {
+                    kept_here += 1;
                     pending.push_back(Item {
                         id: format!("{chunk_id}{}", kept.frame.suffix()),
                         seqs: vec![kept.nucleotide.to_vec(), kept.protein.to_vec()],
                     });
                 });
+                self.chunk_frames.push(kept_here);
+            }
+            if let Some(ledger) = self.ledger.as_mut() {
+                ledger.add(&record, &self.chunk_frames).map_err(|e| {
+                    EngineError::file(ledger.path(), "cannot write the record ledger", e)
+                })?;
             }
         }
         Ok(true)

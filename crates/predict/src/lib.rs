@@ -8,12 +8,15 @@ pub mod error;
 pub mod fetch;
 pub mod flow;
 pub mod frames;
+pub mod ledger;
 pub mod locate;
 pub mod merge;
 pub mod released;
 pub mod results;
+pub mod run_summary;
 pub mod scorer;
 pub mod selfcheck;
+pub mod sequence_calls;
 pub mod shard;
 
 pub use error::{PredictError, Result};

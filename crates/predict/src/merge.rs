@@ -14,6 +14,8 @@ use virnucpro_engine::output::Embeddings;
 use crate::error::{PredictError, Result};
 use crate::flow::{self, RunRecord, RESULTS, RUN_RECORD};
 use crate::results::FrameCall;
+use crate::sequence_calls::SequenceCounts;
+use virnucpro_seq::AtomicFile;
 
 /// What a merge wrote.
 #[derive(Debug, Clone, Default)]
@@ -32,12 +34,20 @@ pub struct MergeSummary {
     pub virus_chunks: u64,
     /// Whether `embeddings.h5` was joined too.
     pub embeddings: bool,
+    /// Sequences called virus.
+    pub viral_sequences: u64,
 }
 
 /// Joins the shard output directories `shards` into `out_dir`. `out_dir` may not be one of the
 /// shards, and may hold earlier results only if they are this same result (a retried merge)
 /// or `force` is given.
-pub fn merge(shards: &[PathBuf], out_dir: &Path, force: bool) -> Result<MergeSummary> {
+pub fn merge(
+    shards: &[PathBuf],
+    out_dir: &Path,
+    force: bool,
+    kraken: Option<&Path>,
+) -> Result<MergeSummary> {
+    let started = std::time::Instant::now();
     if shards.is_empty() {
         return Err(PredictError::Setup(
             "no shard directory given to merge".to_string(),
@@ -106,9 +116,11 @@ pub fn merge(shards: &[PathBuf], out_dir: &Path, force: bool) -> Result<MergeSum
     }
 
     let embeddings = merge_embeddings(&runs, &calls, out_dir)?;
+    let sequences = merge_sequence_calls(&runs, out_dir)?;
     flow::write_results(out_dir, &calls)?;
     let consensus = crate::consensus::of_calls(&calls, out_dir)?;
     let summary = MergeSummary {
+        viral_sequences: sequences.viral,
         shards: runs.len(),
         sequences: runs
             .iter()
@@ -126,6 +138,12 @@ pub fn merge(shards: &[PathBuf], out_dir: &Path, force: bool) -> Result<MergeSum
         .iter()
         .map(|(_, r)| r.summary.map(|s| s[1]).unwrap_or(0))
         .sum();
+    // Every shard reads (and renames) the whole input, so each holds the whole mapping.
+    let renamed = runs[0].1.sequence_calls.map_or(0, |c| c[2]);
+    if runs[0].1.rename_duplicates {
+        let from = runs[0].0.join(flow::RENAMED);
+        copy_atomically(&from, &out_dir.join(flow::RENAMED))?;
+    }
     let whole = RunRecord {
         complete: true,
         summary: Some([
@@ -137,8 +155,29 @@ pub fn merge(shards: &[PathBuf], out_dir: &Path, force: bool) -> Result<MergeSum
             summary.virus_chunks,
         ]),
         shard: None,
+        sequence_calls: Some([sequences.viral, sequences.unscored, renamed]),
+        seconds: None,
         ..runs[0].1.clone()
     };
+    if let Some(kraken) = kraken {
+        flow::write_kraken(out_dir, kraken)?;
+    }
+    let totals = flow::Summary {
+        sequences: summary.sequences,
+        chunks,
+        frames: summary.frames,
+        virus_frames: summary.virus_frames,
+        consensus_chunks: summary.consensus_chunks,
+        virus_chunks: summary.virus_chunks,
+        viral_sequences: sequences.viral,
+        unscored_sequences: sequences.unscored,
+        renamed,
+        ..flow::Summary::default()
+    };
+    crate::run_summary::write(
+        out_dir,
+        &crate::run_summary::of_merge(&whole, &totals, runs.len(), started.elapsed().as_secs_f64()),
+    )?;
     flow::write_record(&out_dir.join(RUN_RECORD), &whole)?;
     Ok(summary)
 }
@@ -184,6 +223,118 @@ fn check_destination(runs: &[(PathBuf, RunRecord)], out_dir: &Path, force: bool)
     )))
 }
 
+/// Concatenates the shards' `sequence_summary.tsv` and viral records (shards are contiguous
+/// runs of records, so this is input order), checking each shard's rows against its record.
+fn merge_sequence_calls(runs: &[(PathBuf, RunRecord)], out_dir: &Path) -> Result<SequenceCounts> {
+    use crate::sequence_calls::{
+        SequenceRow, SEQUENCE_SUMMARY, SUMMARY_HEADER, VIRUSES_FASTA, VIRUSES_FASTQ,
+    };
+    let mut tsv = AtomicFile::create(out_dir.join(SEQUENCE_SUMMARY))?;
+    tsv.write_all(SUMMARY_HEADER.as_bytes())?;
+    let mut counts = SequenceCounts::default();
+    let mut viruses_name = None;
+    for (dir, record) in runs {
+        let path = dir.join(SEQUENCE_SUMMARY);
+        let cannot = |e: std::io::Error| {
+            PredictError::file(
+                &path,
+                format!("cannot read: {e}; rerun this shard with --force-restart"),
+            )
+        };
+        let file = std::fs::File::open(&path).map_err(cannot)?;
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::with_capacity(1 << 20, file));
+        if lines.next().transpose().map_err(cannot)?.as_deref() != Some(SUMMARY_HEADER.trim_end()) {
+            return Err(PredictError::file(
+                &path,
+                "not a sequence_summary.tsv (header differs)",
+            ));
+        }
+        let mut rows = 0u64;
+        for (i, line) in lines.enumerate() {
+            let line = line.map_err(cannot)?;
+            let row = SequenceRow::parse(&line, &path, i + 2)?;
+            rows += 1;
+            match row.call {
+                crate::sequence_calls::Call::Virus => counts.viral += 1,
+                crate::sequence_calls::Call::Unscored => counts.unscored += 1,
+                crate::sequence_calls::Call::Others => {}
+            }
+            tsv.write_all(line.as_bytes())?;
+            tsv.write_all(b"\n")?;
+        }
+        let expected = record.summary.map(|s| s[0]).unwrap_or(0);
+        if rows != expected {
+            return Err(PredictError::file(
+                &path,
+                format!("{rows} rows, but its run recorded {expected} sequences: the file was changed after the run; rerun this shard with --force-restart"),
+            ));
+        }
+        counts.sequences += rows;
+        let name = [VIRUSES_FASTA, VIRUSES_FASTQ]
+            .into_iter()
+            .find(|n| dir.join(n).is_file())
+            .ok_or_else(|| {
+                PredictError::file(
+                    dir,
+                    "no viruses.fna or viruses.fastq; rerun this shard with --force-restart",
+                )
+            })?;
+        if *viruses_name.get_or_insert(name) != name {
+            return Err(PredictError::file(
+                dir,
+                "its viral records are in another format than the first shard's",
+            ));
+        }
+    }
+    let name = viruses_name.unwrap_or(VIRUSES_FASTA);
+    let mut viruses = AtomicFile::create(out_dir.join(name))?;
+    for (dir, _) in runs {
+        let path = dir.join(name);
+        append_file(&mut viruses, &path)?;
+    }
+    let other = if name == VIRUSES_FASTA {
+        VIRUSES_FASTQ
+    } else {
+        VIRUSES_FASTA
+    };
+    match std::fs::remove_file(out_dir.join(other)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(PredictError::file(
+                out_dir.join(other),
+                format!("cannot remove: {e}"),
+            ))
+        }
+    }
+    tsv.commit()?;
+    viruses.commit()?;
+    Ok(counts)
+}
+
+/// Appends the file at `path` to `out`, a megabyte at a time.
+fn append_file(out: &mut AtomicFile, path: &Path) -> Result<()> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| PredictError::file(path, format!("cannot read: {e}"));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(cannot)?;
+        if n == 0 {
+            return Ok(());
+        }
+        out.write_all(&buf[..n])?;
+    }
+}
+
+/// Copies `from` to `to` through a temporary file.
+fn copy_atomically(from: &Path, to: &Path) -> Result<()> {
+    let mut f = AtomicFile::create(to)?;
+    append_file(&mut f, from)?;
+    f.commit()?;
+    Ok(())
+}
+
 /// Same input, length and models everywhere; shards 1..N each once; ranges tiling the input.
 fn check_shards(runs: &[(PathBuf, RunRecord)]) -> Result<()> {
     let (first_dir, first) = &runs[0];
@@ -193,11 +344,13 @@ fn check_shards(runs: &[(PathBuf, RunRecord)]) -> Result<()> {
             && r.length == first.length
             && r.esm_fingerprint == first.esm_fingerprint
             && r.dnabert_fingerprint == first.dnabert_fingerprint
-            && r.classifier_fingerprint == first.classifier_fingerprint;
+            && r.classifier_fingerprint == first.classifier_fingerprint
+            && r.min_score == first.min_score
+            && r.rename_duplicates == first.rename_duplicates;
         if !same {
             return Err(PredictError::Setup(format!(
-                "{} and {} were made from a different input, length or models; shards of one \
-                 result must all come from the same command",
+                "{} and {} were made from a different input, length, models, --min-score or \
+                 --rename-duplicates; shards of one result must all come from the same command",
                 first_dir.display(),
                 dir.display()
             )));

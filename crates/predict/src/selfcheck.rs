@@ -298,6 +298,9 @@ fn end_to_end(
             force_restart: true,
             save_embeddings: false,
             keep_intermediates: false,
+            min_score: crate::sequence_calls::DEFAULT_MIN_SCORE,
+            duplicates: virnucpro_seq::DuplicateIds::Refuse,
+            kraken_output: None,
         };
         predict(&request, &Silent, &StopFlag::new())?;
         let base = golden.join("e2e").join(format!("{case}.L{length}"));

@@ -45,6 +45,9 @@ fn request(golden: &Path, input: &Path, length: usize, out: &Path) -> Request {
         force_restart: false,
         save_embeddings: false,
         keep_intermediates: false,
+        min_score: 0.5,
+        duplicates: virnucpro_seq::DuplicateIds::Refuse,
+        kraken_output: None,
     }
 }
 

@@ -7,12 +7,18 @@ use crate::args::MergeArgs;
 /// Runs the merge.
 pub fn run(args: MergeArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let s = virnucpro_predict::merge(&args.shards, &args.output, args.force)?;
+    let s = virnucpro_predict::merge(
+        &args.shards,
+        &args.output,
+        args.force,
+        args.kraken_output.as_deref(),
+    )?;
     tracing::info!(
-        "merged {} shards: {} sequences, {} frames ({} called virus), {} of {} chunks viral by \
+        "merged {} shards: {} sequences ({} called virus), {} frames ({} called virus), {} of {} chunks viral by \
          consensus{} in {:.1} s",
         s.shards,
         s.sequences,
+        s.viral_sequences,
         s.frames,
         s.virus_frames,
         s.virus_chunks,

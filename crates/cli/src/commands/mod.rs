@@ -56,9 +56,11 @@ pub fn report(summary: &Summary, input: &Path, translated: bool, seconds: f64) {
 /// Logs where the two result files of a prediction are.
 pub fn log_results(out: &Path) {
     tracing::info!(
-        "results: {} and {}",
+        "results: {} and {}; per sequence: {}",
         out.join(virnucpro_predict::flow::RESULTS).display(),
-        out.join(virnucpro_predict::flow::CONSENSUS).display()
+        out.join(virnucpro_predict::flow::CONSENSUS).display(),
+        out.join(virnucpro_predict::sequence_calls::SEQUENCE_SUMMARY)
+            .display()
     );
 }
 

@@ -123,6 +123,13 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         force_restart: args.force_restart,
         save_embeddings: args.save_embeddings,
         keep_intermediates: args.keep_intermediates,
+        min_score: args.min_score,
+        duplicates: if args.rename_duplicates {
+            virnucpro_seq::DuplicateIds::Rename
+        } else {
+            virnucpro_seq::DuplicateIds::Refuse
+        },
+        kraken_output: args.kraken_output.clone(),
     };
     let stop = StopFlag::new();
     stop.install_signal_handlers()
@@ -146,9 +153,11 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         .map(|(n, s)| format!("{n} {s:.1} s"))
         .collect();
     tracing::info!(
-        "summary: {} sequences -> {} chunks -> {} kept frames; {} frames called virus; {} of {} chunks \
-         viral by consensus; {:.1} s in all{}{}",
+        "summary: {} sequences ({} called virus, {} unscored) -> {} chunks -> {} kept frames; {} \
+         frames called virus; {} of {} chunks viral by consensus; {:.1} s in all{}{}",
         summary.sequences,
+        summary.viral_sequences,
+        summary.unscored_sequences,
         summary.chunks,
         summary.frames,
         summary.virus_frames,
@@ -156,7 +165,11 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         summary.consensus_chunks,
         started.elapsed().as_secs_f64(),
         if stages.is_empty() { "" } else { " (" },
-        if stages.is_empty() { String::new() } else { stages.join(", ") + ")" }
+        if stages.is_empty() {
+            String::new()
+        } else {
+            stages.join(", ") + ")"
+        }
     );
     super::log_results(&args.output);
     Ok(())

@@ -1,0 +1,208 @@
+//! The record ledger: every input record of a run, as it was read, with the number of kept
+//! frames of each of its chunks, spooled to disk in input order during the one pass.
+//!
+//! The per-sequence outputs (`sequence_summary.tsv`, `viruses.fna`) are written after the
+//! frames are scored, and need the records the input gave: their ids, lengths, chunks (those
+//! without a kept frame too) and the records themselves, qualities included. The input may be
+//! a stream read once, so they are kept here, gzip-compressed at the fastest level, and read
+//! back in order at the end; the file lives in the run's `intermediates` and goes with it.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use virnucpro_seq::Record;
+
+/// One record and the kept frames of each of its chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The record as read (id as given to the frames, renamed or not).
+    pub record: Record,
+    /// Kept frames (0 to 6) of each chunk, in chunk order.
+    pub chunk_frames: Vec<u8>,
+}
+
+impl Entry {
+    /// Kept frames of all chunks.
+    pub fn frames(&self) -> u64 {
+        self.chunk_frames.iter().map(|&n| u64::from(n)).sum()
+    }
+}
+
+/// Writes the ledger.
+pub struct LedgerWriter {
+    path: PathBuf,
+    out: BufWriter<GzEncoder<File>>,
+}
+
+fn put_bytes(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(bytes.len() as u64).to_le_bytes())?;
+    out.write_all(bytes)
+}
+
+impl LedgerWriter {
+    /// Creates (or truncates) the ledger at `path`.
+    pub fn create(path: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        let file = File::create(&path)?;
+        Ok(LedgerWriter {
+            path,
+            out: BufWriter::with_capacity(
+                1 << 20,
+                GzEncoder::new(file, flate2::Compression::fast()),
+            ),
+        })
+    }
+
+    /// Where it is written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `record` with its chunks' kept-frame counts.
+    pub fn add(&mut self, record: &Record, chunk_frames: &[u8]) -> std::io::Result<()> {
+        let out = &mut self.out;
+        put_bytes(out, record.id.as_bytes())?;
+        put_bytes(out, record.description.as_bytes())?;
+        put_bytes(out, &record.seq)?;
+        match &record.qual {
+            Some(q) => {
+                out.write_all(&[1])?;
+                put_bytes(out, q)?;
+            }
+            None => out.write_all(&[0])?,
+        }
+        put_bytes(out, chunk_frames)
+    }
+
+    /// Writes out everything buffered, ends the gzip stream and syncs the file: every error
+    /// of the ledger's writes is reported here.
+    pub fn finish(self) -> std::io::Result<PathBuf> {
+        let encoder = self.out.into_inner().map_err(|e| e.into_error())?;
+        let file = encoder.finish()?;
+        file.sync_all()?;
+        Ok(self.path)
+    }
+}
+
+/// Reads a ledger back, in the order it was written.
+pub struct LedgerReader {
+    path: PathBuf,
+    input: BufReader<MultiGzDecoder<BufReader<File>>>,
+}
+
+impl LedgerReader {
+    /// Opens the ledger at `path`.
+    pub fn open(path: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        let file = File::open(&path)?;
+        Ok(LedgerReader {
+            path,
+            input: BufReader::with_capacity(
+                1 << 20,
+                MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)),
+            ),
+        })
+    }
+
+    /// Its path, for errors.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn get_bytes(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut len = [0u8; 8];
+        self.input.read_exact(&mut len)?;
+        let len = u64::from_le_bytes(len);
+        let mut bytes = Vec::new();
+        (&mut self.input).take(len).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 != len {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(bytes)
+    }
+
+    fn get_text(&mut self) -> std::io::Result<String> {
+        String::from_utf8(self.get_bytes()?)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    /// The next entry; `None` at the end.
+    pub fn next_entry(&mut self) -> std::io::Result<Option<Entry>> {
+        if self.input.fill_buf_empty()? {
+            return Ok(None);
+        }
+        let id = self.get_text()?;
+        let description = self.get_text()?;
+        let seq = self.get_bytes()?;
+        let mut flag = [0u8; 1];
+        self.input.read_exact(&mut flag)?;
+        let qual = match flag[0] {
+            0 => None,
+            _ => Some(self.get_bytes()?),
+        };
+        let chunk_frames = self.get_bytes()?;
+        Ok(Some(Entry {
+            record: Record {
+                id,
+                seq,
+                description,
+                qual,
+            },
+            chunk_frames,
+        }))
+    }
+}
+
+/// Whether a buffered reader has nothing more to give.
+trait AtEnd {
+    fn fill_buf_empty(&mut self) -> std::io::Result<bool>;
+}
+
+impl<R: Read> AtEnd for BufReader<R> {
+    fn fill_buf_empty(&mut self) -> std::io::Result<bool> {
+        use std::io::BufRead;
+        Ok(self.fill_buf()?.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.gz");
+        let mut a = Record::new("a", b"ACGT".to_vec());
+        a.description = " desc".into();
+        let mut b = Record::new("b", b"GG".to_vec());
+        b.qual = Some(b"II".to_vec());
+        let mut w = LedgerWriter::create(&path).unwrap();
+        w.add(&a, &[6, 0, 2]).unwrap();
+        w.add(&b, &[]).unwrap();
+        w.finish().unwrap();
+        let mut r = LedgerReader::open(&path).unwrap();
+        let first = r.next_entry().unwrap().unwrap();
+        assert_eq!(first.record, a);
+        assert_eq!(first.chunk_frames, [6, 0, 2]);
+        assert_eq!(first.frames(), 8);
+        assert_eq!(r.next_entry().unwrap().unwrap().record, b);
+        assert!(r.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_truncated_ledger_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.gz");
+        let mut w = LedgerWriter::create(&path).unwrap();
+        w.add(&Record::new("a", vec![b'A'; 5000]), &[1]).unwrap();
+        w.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let mut r = LedgerReader::open(&path).unwrap();
+        assert!(r.next_entry().is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! `summary.json`: one machine-readable account of a run for workflow engines and reports:
+//! the version, the models and their fingerprints, the parameters, the counts, where the time
+//! went and on which devices.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use virnucpro_seq::AtomicFile;
+
+use crate::error::{PredictError, Result};
+use crate::flow::{Request, RunRecord, Summary, SUMMARY_JSON};
+
+/// This build's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The counts block shared by a run and a merge.
+pub fn counts(summary: &Summary) -> Value {
+    json!({
+        "sequences": summary.sequences,
+        "chunks": summary.chunks,
+        "frames": summary.frames,
+        "virus_frames": summary.virus_frames,
+        "consensus_chunks": summary.consensus_chunks,
+        "virus_chunks": summary.virus_chunks,
+        "viral_sequences": summary.viral_sequences,
+        "unscored_sequences": summary.unscored_sequences,
+        "renamed_ids": summary.renamed,
+    })
+}
+
+/// The models block: each model's path (when known) and whole-content fingerprint.
+fn models(record: &RunRecord, req: Option<&Request>) -> Value {
+    let path = |p: Option<&Path>| p.map(|p| p.display().to_string());
+    json!({
+        "esm2": {
+            "path": path(req.map(|r| r.models.esm.as_path())),
+            "fingerprint": record.esm_fingerprint,
+        },
+        "dnabert_s": {
+            "path": path(req.map(|r| r.models.dnabert.as_path())),
+            "fingerprint": record.dnabert_fingerprint,
+        },
+        "classifier": {
+            "path": path(req.map(|r| r.models.classifier.as_path())),
+            "fingerprint": record.classifier_fingerprint,
+        },
+    })
+}
+
+/// `summary.json` of a finished `predict` run.
+pub fn of_run(
+    req: &Request,
+    record: &RunRecord,
+    summary: &Summary,
+    engine: &virnucpro_engine::Summary,
+) -> Value {
+    let devices: Vec<String> = req
+        .devices
+        .iter()
+        .map(virnucpro_engine::worker::device_name)
+        .collect();
+    let stages: Vec<Value> = summary
+        .stage_seconds
+        .iter()
+        .map(|(name, s)| json!({"stage": name, "seconds": s}))
+        .collect();
+    json!({
+        "tool": "virnucpro",
+        "version": VERSION,
+        "command": "predict",
+        "input": req.input.display().to_string(),
+        "input_fingerprint": record.input_fingerprint,
+        "output_dir": req.out_dir.display().to_string(),
+        "parameters": {
+            "length": req.length,
+            "min_score": req.min_score,
+            "rename_duplicates": record.rename_duplicates,
+            "precision": format!("{:?}", req.precision).to_lowercase(),
+            "token_budget": req.token_budget,
+            "threads": req.threads,
+            "workers_per_device": req.workers_per_device,
+            "checkpoint_every_seqs": req.checkpoint_every_seqs,
+            "shard": req.shard.map(|s| s.to_string()),
+        },
+        "devices": devices,
+        "models": models(record, Some(req)),
+        "counts": counts(summary),
+        "resumed_frames": summary.resumed_frames,
+        "seconds": {
+            "stages": stages,
+            "in_models": engine.model_seconds,
+            "wall": record.seconds.map(|t| t.wall),
+        },
+    })
+}
+
+/// `summary.json` of a `merge` of `shards` shard runs into a whole.
+pub fn of_merge(record: &RunRecord, summary: &Summary, shards: usize, seconds: f64) -> Value {
+    json!({
+        "tool": "virnucpro",
+        "version": VERSION,
+        "command": "merge",
+        "input_fingerprint": record.input_fingerprint,
+        "shards": shards,
+        "parameters": {
+            "length": record.length,
+            "min_score": record.min_score,
+            "rename_duplicates": record.rename_duplicates,
+        },
+        "models": models(record, None),
+        "counts": counts(summary),
+        "seconds": {"stages": [{"stage": "merge", "seconds": seconds}]},
+    })
+}
+
+/// Writes `value` as `summary.json` in `out`, atomically.
+pub fn write(out: &Path, value: &Value) -> Result<()> {
+    let path = out.join(SUMMARY_JSON);
+    let text = serde_json::to_string_pretty(value).map_err(|e| PredictError::file(&path, e))?;
+    let mut f = AtomicFile::create(&path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.commit()?;
+    Ok(())
+}

@@ -1,0 +1,517 @@
+//! One call per input sequence, as other viral identifiers give (geNomad, VirSorter2, Jaeger):
+//! `sequence_summary.tsv`, the viral records as they came (`viruses.fna` or `viruses.fastq`),
+//! and Kraken-style lines for read-level tools.
+//!
+//! A chunk's score is the highest P(virus) (`score2`) among its kept frames; a chunk is viral
+//! when its consensus (the original's rule: highest P(virus) >= highest P(others)) is True; a
+//! sequence's `virus_score` is the mean of its scored chunks' scores, `NA` when none has a kept
+//! frame, and its call is `virus` when `virus_score >= min_score`, `others` below, `unscored`
+//! for `NA`. The frames arrive in input order; the record ledger says which record, and which
+//! chunk of it, each belongs to, and gives the records with no kept frame their row too.
+
+use std::path::{Path, PathBuf};
+
+use virnucpro_seq::AtomicFile;
+
+use crate::error::{PredictError, Result};
+use crate::ledger::{Entry, LedgerReader};
+
+/// `sequence_summary.tsv`.
+pub const SEQUENCE_SUMMARY: &str = "sequence_summary.tsv";
+/// The viral records when the input had no qualities.
+pub const VIRUSES_FASTA: &str = "viruses.fna";
+/// The viral records when the input had qualities.
+pub const VIRUSES_FASTQ: &str = "viruses.fastq";
+/// The header line of `sequence_summary.tsv`.
+pub const SUMMARY_HEADER: &str =
+    "seq_id\tlength\tchunks\tscored_chunks\tviral_chunks\tvirus_score\tcall\n";
+/// The default `--min-score`.
+pub const DEFAULT_MIN_SCORE: f64 = 0.5;
+/// NCBI taxid of Viruses, for the Kraken-style lines.
+pub const VIRUS_TAXID: u32 = 10239;
+
+/// A sequence's call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `virus_score >= min_score`.
+    Virus,
+    /// Scored below `min_score`.
+    Others,
+    /// No chunk had a kept frame.
+    Unscored,
+}
+
+impl Call {
+    /// As written in the `call` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Call::Virus => "virus",
+            Call::Others => "others",
+            Call::Unscored => "unscored",
+        }
+    }
+
+    /// The call of a sequence with `score` against `min_score`.
+    pub fn of(score: Option<f64>, min_score: f64) -> Call {
+        match score {
+            None => Call::Unscored,
+            Some(s) if s >= min_score => Call::Virus,
+            Some(_) => Call::Others,
+        }
+    }
+}
+
+/// One row of `sequence_summary.tsv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceRow {
+    /// The record's id.
+    pub id: String,
+    /// Its length in bp.
+    pub length: u64,
+    /// Its chunks.
+    pub chunks: u64,
+    /// Chunks with at least one kept frame.
+    pub scored_chunks: u64,
+    /// Chunks whose consensus is True.
+    pub viral_chunks: u64,
+    /// Mean of the scored chunks' highest P(virus); `None` when no chunk is scored.
+    pub virus_score: Option<f64>,
+    /// The call.
+    pub call: Call,
+}
+
+impl SequenceRow {
+    /// Appends the row as a line of `sequence_summary.tsv` (score to 4 decimals).
+    pub fn push_tsv(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let _ = write!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t",
+            self.id, self.length, self.chunks, self.scored_chunks, self.viral_chunks
+        );
+        let _ = match self.virus_score {
+            Some(s) => writeln!(out, "{s:.4}\t{}", self.call.as_str()),
+            None => writeln!(out, "NA\t{}", self.call.as_str()),
+        };
+    }
+
+    /// Appends the Kraken-style line: `C`/`U`, id, taxid (10239 for a virus call, else 0),
+    /// length, score (`NA` when unscored).
+    pub fn push_kraken(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let (flag, taxid) = match self.call {
+            Call::Virus => ('C', VIRUS_TAXID),
+            _ => ('U', 0),
+        };
+        let _ = write!(out, "{flag}\t{}\t{taxid}\t{}\t", self.id, self.length);
+        let _ = match self.virus_score {
+            Some(s) => writeln!(out, "{s:.4}"),
+            None => writeln!(out, "NA"),
+        };
+    }
+
+    /// Parses a line of `sequence_summary.tsv` (`path` and `line` name it in errors).
+    pub fn parse(text: &str, path: &Path, line: usize) -> Result<Self> {
+        let bad = |what: &str| {
+            PredictError::file(
+                path,
+                format!("line {line}: {what}; the file was changed after the run, rerun it"),
+            )
+        };
+        let fields: Vec<&str> = text.split('\t').collect();
+        let [id, length, chunks, scored, viral, score, call] = fields[..] else {
+            return Err(bad("not 7 tab-separated columns"));
+        };
+        let int = |s: &str| s.parse::<u64>().map_err(|_| bad("a count is not a number"));
+        let virus_score = match score {
+            "NA" => None,
+            s => Some(
+                s.parse::<f64>()
+                    .map_err(|_| bad("virus_score is not a number"))?,
+            ),
+        };
+        let call = match call {
+            "virus" => Call::Virus,
+            "others" => Call::Others,
+            "unscored" => Call::Unscored,
+            _ => return Err(bad("call is not virus, others or unscored")),
+        };
+        Ok(SequenceRow {
+            id: id.to_string(),
+            length: int(length)?,
+            chunks: int(chunks)?,
+            scored_chunks: int(scored)?,
+            viral_chunks: int(viral)?,
+            virus_score,
+            call,
+        })
+    }
+}
+
+/// What the per-sequence outputs counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SequenceCounts {
+    /// Rows written.
+    pub sequences: u64,
+    /// Called virus.
+    pub viral: u64,
+    /// Without a scored chunk.
+    pub unscored: u64,
+}
+
+/// The record being filled with its frames' scores.
+struct Filling {
+    entry: Entry,
+    /// Index of the chunk the next frame belongs to.
+    chunk: usize,
+    /// Frames of that chunk still to come.
+    left: u8,
+    /// Highest P(others), P(virus) of that chunk so far.
+    best: [f32; 2],
+    scored: u64,
+    viral: u64,
+    score_sum: f64,
+    /// `<id>_chunk_<k>` of the current chunk.
+    prefix: String,
+}
+
+impl Filling {
+    fn new(entry: Entry) -> Self {
+        let mut f = Filling {
+            entry,
+            chunk: 0,
+            left: 0,
+            best: [f32::NEG_INFINITY; 2],
+            scored: 0,
+            viral: 0,
+            score_sum: 0.0,
+            prefix: String::new(),
+        };
+        f.skip_to_scored_chunk();
+        f
+    }
+
+    /// Moves to the next chunk with a kept frame (or past the last chunk).
+    fn skip_to_scored_chunk(&mut self) {
+        while self.chunk < self.entry.chunk_frames.len() && self.entry.chunk_frames[self.chunk] == 0
+        {
+            self.chunk += 1;
+        }
+        if let Some(&n) = self.entry.chunk_frames.get(self.chunk) {
+            self.left = n;
+            self.best = [f32::NEG_INFINITY; 2];
+            self.prefix = virnucpro_seq::chunk_id(&self.entry.record.id, self.chunk + 1);
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.chunk >= self.entry.chunk_frames.len()
+    }
+
+    /// Takes the scores of frame `id`, which must be the next frame of this record.
+    fn take(&mut self, id: &str, probs: [f32; 2]) -> std::result::Result<(), String> {
+        let belongs = id.len() == self.prefix.len() + 2 && id.starts_with(self.prefix.as_str());
+        if self.complete() || !belongs {
+            return Err(format!(
+                "frame '{id}' came where a frame of '{}' was due",
+                self.entry.record.id
+            ));
+        }
+        self.best[0] = self.best[0].max(probs[0]);
+        self.best[1] = self.best[1].max(probs[1]);
+        self.left -= 1;
+        if self.left == 0 {
+            self.scored += 1;
+            self.score_sum += f64::from(self.best[1]);
+            if self.best[1] >= self.best[0] {
+                self.viral += 1;
+            }
+            self.chunk += 1;
+            self.skip_to_scored_chunk();
+        }
+        Ok(())
+    }
+
+    fn row(&self, min_score: f64) -> SequenceRow {
+        let virus_score = (self.scored > 0).then(|| self.score_sum / self.scored as f64);
+        SequenceRow {
+            id: self.entry.record.id.clone(),
+            length: self.entry.record.seq.len() as u64,
+            chunks: self.entry.chunk_frames.len() as u64,
+            scored_chunks: self.scored,
+            viral_chunks: self.viral,
+            virus_score,
+            call: Call::of(virus_score, min_score),
+        }
+    }
+}
+
+/// Writes `sequence_summary.tsv` and the viral records from the frames' scores, in input order.
+pub struct SequenceTable {
+    ledger: LedgerReader,
+    min_score: f64,
+    filling: Option<Filling>,
+    tsv: AtomicFile,
+    viruses: AtomicFile,
+    /// Whether the viral records are written as FASTQ.
+    fastq: bool,
+    line: Vec<u8>,
+    counts: SequenceCounts,
+}
+
+impl SequenceTable {
+    /// Starts the two files in `out_dir`, reading records from the ledger at `ledger`. The
+    /// viral records are FASTQ when the first record has qualities, else FASTA.
+    pub fn create(out_dir: &Path, ledger: &Path, min_score: f64) -> Result<Self> {
+        let ledger_err =
+            |e: std::io::Error| PredictError::file(ledger, format!("cannot read: {e}"));
+        let mut reader = LedgerReader::open(ledger).map_err(ledger_err)?;
+        let first = reader.next_entry().map_err(ledger_err)?;
+        let fastq = first.as_ref().is_some_and(|e| e.record.qual.is_some());
+        let mut tsv = AtomicFile::create(out_dir.join(SEQUENCE_SUMMARY))?;
+        tsv.write_all(SUMMARY_HEADER.as_bytes())?;
+        let viruses =
+            AtomicFile::create(out_dir.join(if fastq { VIRUSES_FASTQ } else { VIRUSES_FASTA }))?;
+        let mut table = SequenceTable {
+            ledger: reader,
+            min_score,
+            filling: None,
+            tsv,
+            viruses,
+            fastq,
+            line: Vec::new(),
+            counts: SequenceCounts::default(),
+        };
+        if let Some(entry) = first {
+            table.start(entry)?;
+        }
+        Ok(table)
+    }
+
+    /// Makes `entry` the record being filled, writing it out at once when it has no frame.
+    fn start(&mut self, entry: Entry) -> Result<()> {
+        let filling = Filling::new(entry);
+        if filling.complete() {
+            self.emit(&filling)?;
+        } else {
+            self.filling = Some(filling);
+        }
+        Ok(())
+    }
+
+    /// Reads ledger entries until one has frames still to come (or the ledger ends).
+    fn advance(&mut self) -> Result<bool> {
+        while self.filling.is_none() {
+            let entry = self
+                .ledger
+                .next_entry()
+                .map_err(|e| PredictError::file(self.ledger.path(), format!("cannot read: {e}")))?;
+            match entry {
+                Some(entry) => self.start(entry)?,
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn emit(&mut self, filling: &Filling) -> Result<()> {
+        let row = filling.row(self.min_score);
+        self.line.clear();
+        row.push_tsv(&mut self.line);
+        self.tsv.write_all(&self.line)?;
+        self.counts.sequences += 1;
+        match row.call {
+            Call::Virus => {
+                self.counts.viral += 1;
+                self.line.clear();
+                let record = &filling.entry.record;
+                if self.fastq && record.qual.is_none() {
+                    // A record without qualities among reads with them: Phred 0 ('!') for each
+                    // base, as for a missing quality in SAM.
+                    let mut with = record.clone();
+                    with.qual = Some(vec![b'!'; record.seq.len()]);
+                    with.write_as_read(&mut self.line);
+                } else if !self.fastq && record.qual.is_some() {
+                    let mut without = record.clone();
+                    without.qual = None;
+                    without.write_as_read(&mut self.line);
+                } else {
+                    record.write_as_read(&mut self.line);
+                }
+                self.viruses.write_all(&self.line)?;
+            }
+            Call::Unscored => self.counts.unscored += 1,
+            Call::Others => {}
+        }
+        Ok(())
+    }
+
+    /// Takes the next frame's scores (frames in input order).
+    pub fn push(&mut self, id: &str, probs: [f32; 2]) -> Result<()> {
+        if !self.advance()? {
+            return Err(PredictError::file(
+                self.ledger.path(),
+                format!("frame '{id}' belongs to no record of the run; rerun with --force-restart"),
+            ));
+        }
+        let filling = self
+            .filling
+            .as_mut()
+            .expect("advance leaves a record to fill");
+        filling
+            .take(id, probs)
+            .map_err(|m| PredictError::file(self.ledger.path(), m))?;
+        if filling.complete() {
+            let done = self.filling.take().expect("just filled");
+            self.emit(&done)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the records after the last frame (none of which may expect a frame) and
+    /// commits both files. Returns the counts and the viral records' path.
+    pub fn commit(mut self) -> Result<(SequenceCounts, PathBuf)> {
+        if let Some(f) = &self.filling {
+            return Err(PredictError::file(
+                self.ledger.path(),
+                format!("record '{}' is missing frames", f.entry.record.id),
+            ));
+        }
+        if self.advance()? {
+            let f = self
+                .filling
+                .as_ref()
+                .expect("advance leaves a record to fill");
+            return Err(PredictError::file(
+                self.ledger.path(),
+                format!("record '{}' is missing frames", f.entry.record.id),
+            ));
+        }
+        self.tsv.commit()?;
+        let viruses = self.viruses.commit()?;
+        Ok((self.counts, viruses))
+    }
+}
+
+/// Writes the Kraken-style file `path` from the `sequence_summary.tsv` at `summary`.
+pub fn write_kraken(summary: &Path, path: &Path) -> Result<u64> {
+    let text = std::fs::read_to_string(summary)
+        .map_err(|e| PredictError::file(summary, format!("cannot read: {e}")))?;
+    let mut out = AtomicFile::create(path)?;
+    let mut line = Vec::new();
+    let mut n = 0;
+    for (i, row) in text.lines().enumerate().skip(1) {
+        let row = SequenceRow::parse(row, summary, i + 1)?;
+        line.clear();
+        row.push_kraken(&mut line);
+        out.write_all(&line)?;
+        n += 1;
+    }
+    out.commit()?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::LedgerWriter;
+    use virnucpro_seq::Record;
+
+    fn table(dir: &Path, records: &[(&str, &[u8], Vec<u8>)]) -> SequenceTable {
+        let path = dir.join("ledger.gz");
+        let mut w = LedgerWriter::create(&path).unwrap();
+        for (id, seq, chunks) in records {
+            w.add(&Record::new(*id, seq.to_vec()), chunks).unwrap();
+        }
+        w.finish().unwrap();
+        SequenceTable::create(dir, &path, 0.5).unwrap()
+    }
+
+    #[test]
+    fn rows_follow_the_records_and_their_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(
+            dir.path(),
+            &[
+                ("none", b"AC", vec![0]),
+                ("v", b"ACGTACGT", vec![2, 0, 1]),
+                ("o", b"ACGT", vec![1]),
+            ],
+        );
+        t.push("v_chunk_1F1", [0.3, 0.7]).unwrap();
+        t.push("v_chunk_1R2", [0.6, 0.4]).unwrap();
+        t.push("v_chunk_3F1", [0.9, 0.1]).unwrap();
+        assert!(
+            t.push("x_chunk_1F1", [0.5, 0.5]).is_err(),
+            "a stray frame is an error"
+        );
+        let mut t = table(
+            dir.path(),
+            &[
+                ("none", b"AC", vec![0]),
+                ("v", b"ACGTACGT", vec![2, 0, 1]),
+                ("o", b"ACGT", vec![1]),
+            ],
+        );
+        t.push("v_chunk_1F1", [0.3, 0.7]).unwrap();
+        t.push("v_chunk_1R2", [0.6, 0.4]).unwrap();
+        t.push("v_chunk_3F1", [0.1, 0.9]).unwrap();
+        t.push("o_chunk_1F3", [0.8, 0.2]).unwrap();
+        let (counts, viruses) = t.commit().unwrap();
+        assert_eq!(
+            counts,
+            SequenceCounts {
+                sequences: 3,
+                viral: 1,
+                unscored: 1
+            }
+        );
+        let text = std::fs::read_to_string(dir.path().join(SEQUENCE_SUMMARY)).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{SUMMARY_HEADER}none\t2\t1\t0\t0\tNA\tunscored\n\
+                 v\t8\t3\t2\t2\t0.8000\tvirus\n\
+                 o\t4\t1\t1\t0\t0.2000\tothers\n"
+            )
+        );
+        assert_eq!(std::fs::read_to_string(viruses).unwrap(), ">v\nACGTACGT\n");
+        let kraken = dir.path().join("k.txt");
+        assert_eq!(
+            write_kraken(&dir.path().join(SEQUENCE_SUMMARY), &kraken).unwrap(),
+            3
+        );
+        assert_eq!(
+            std::fs::read_to_string(kraken).unwrap(),
+            "U\tnone\t0\t2\tNA\nC\tv\t10239\t8\t0.8000\nU\to\t0\t4\t0.2000\n"
+        );
+    }
+
+    #[test]
+    fn missing_frames_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(dir.path(), &[("a", b"ACGT", vec![2])]);
+        t.push("a_chunk_1F1", [0.5, 0.5]).unwrap();
+        assert!(t.commit().is_err());
+    }
+
+    #[test]
+    fn rows_parse_back() {
+        let row = SequenceRow {
+            id: "r/1".into(),
+            length: 150,
+            chunks: 1,
+            scored_chunks: 1,
+            viral_chunks: 1,
+            virus_score: Some(0.98765),
+            call: Call::Virus,
+        };
+        let mut line = Vec::new();
+        row.push_tsv(&mut line);
+        let text = String::from_utf8(line).unwrap();
+        let back = SequenceRow::parse(text.trim_end(), Path::new("s.tsv"), 2).unwrap();
+        assert_eq!(back.virus_score, Some(0.9877));
+        assert_eq!(back.call, Call::Virus);
+        assert!(SequenceRow::parse("a\tb", Path::new("s.tsv"), 2).is_err());
+    }
+}
