@@ -78,12 +78,15 @@ fn input(dir: &Path) -> PathBuf {
     path
 }
 
-/// The two result files of `a` and `b` are byte for byte the same: a frame's scores do not
-/// depend on how it was batched, resumed, sharded or spread over workers.
+/// The result files of `a` and `b` are byte for byte the same: a frame's scores do not
+/// depend on how it was batched, resumed, sharded or spread over workers, nor do the
+/// per-sequence calls.
 fn assert_same(a: &Path, b: &Path) {
     for name in [
         "prediction_results.txt",
         "prediction_results_highestscore.csv",
+        "sequence_summary.tsv",
+        "viruses.fna",
     ] {
         let x = std::fs::read_to_string(a.join(name)).unwrap();
         let y = std::fs::read_to_string(b.join(name)).unwrap();
@@ -473,14 +476,34 @@ fn cpu_workers_and_shards_give_the_one_worker_result() {
         std::fs::read(demo.join("prediction_results.txt")).unwrap(),
         demo_results
     );
+    let merged_kraken = work.path().join("merged.kraken");
     let o = Command::new(env!("CARGO_BIN_EXE_virnucpro"))
         .args(["merge", "--force", "-o"])
         .arg(&demo)
         .args(&refs)
+        .arg("--kraken-output")
+        .arg(&merged_kraken)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_same(&demo, &clean);
+    // The per-sequence files of the merge are those of the single run, Kraken lines too.
+    let clean_kraken = work.path().join("clean.kraken");
+    let o = run(
+        &input,
+        &clean,
+        &["--kraken-output", clean_kraken.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&merged_kraken).unwrap(),
+        std::fs::read(&clean_kraken).unwrap()
+    );
+    let counts = |dir: &Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["counts"].clone()
+    };
+    assert_eq!(counts(&demo), counts(&clean));
 
     // What merge refuses: a missing shard, a shard twice, a shard of another run.
     let bad = work.path().join("bad");
@@ -650,4 +673,331 @@ fn sigterm_while_the_results_are_written_commits_nothing_and_the_rerun_finishes(
         caught,
         "no attempt signalled the run while it wrote its results"
     );
+}
+
+/// The input records (id, sequence) of a FASTA file.
+fn records(path: &Path) -> Vec<(String, Vec<u8>)> {
+    virnucpro_seq::fasta::read_all(path)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.seq))
+        .collect()
+}
+
+/// `sequence_summary.tsv` as computed here from `prediction_results.txt` and the input:
+/// (id, length, chunks, scored, viral, score) per record, in input order.
+fn expected_summary(
+    input: &[(String, Vec<u8>)],
+    results: &str,
+) -> Vec<(String, u64, u64, u64, u64, Option<f64>)> {
+    let mut by_chunk: std::collections::HashMap<String, (f32, f32)> = Default::default();
+    for line in results.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let chunk = f[0][..f[0].len() - 2].to_string();
+        let (others, virus): (f32, f32) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        let e = by_chunk
+            .entry(chunk)
+            .or_insert((f32::NEG_INFINITY, f32::NEG_INFINITY));
+        e.0 = e.0.max(others);
+        e.1 = e.1.max(virus);
+    }
+    input
+        .iter()
+        .map(|(id, seq)| {
+            let chunks = virnucpro_seq::chunk_spans(seq.len(), 500).count() as u64;
+            let mut scored = 0;
+            let mut viral = 0;
+            let mut sum = 0.0f64;
+            for k in 1..=chunks {
+                if let Some(&(others, virus)) = by_chunk.get(&format!("{id}_chunk_{k}")) {
+                    scored += 1;
+                    sum += f64::from(virus);
+                    if virus >= others {
+                        viral += 1;
+                    }
+                }
+            }
+            let score = (scored > 0).then(|| sum / scored as f64);
+            (id.clone(), seq.len() as u64, chunks, scored, viral, score)
+        })
+        .collect()
+}
+
+#[test]
+fn per_sequence_outputs_agree_with_the_frame_results() {
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("mixed.fa");
+    let mut text = std::fs::read_to_string(root().join("examples/demo.fa")).unwrap();
+    // Shorter than a codon, and one whose every frame meets a stop: both unscored.
+    text.push_str(">tiny two bases\nAC\n>stops\nTAACTAACTAAGTTAGTTAGTTA\n");
+    std::fs::write(&input, &text).unwrap();
+    let first = work.path().join("default");
+    let o = run(&input, &first, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results = std::fs::read_to_string(first.join("prediction_results.txt")).unwrap();
+    let want = expected_summary(&records(&input), &results);
+
+    // A threshold between the scores, so that both calls occur.
+    let mut scores: Vec<f64> = want.iter().filter_map(|w| w.5).collect();
+    scores.sort_by(f64::total_cmp);
+    let threshold = (scores[scores.len() / 2] + scores[scores.len() / 2 - 1]) / 2.0;
+    let threshold = format!("{threshold:.6}");
+    let min_score: f64 = threshold.parse().unwrap();
+    let out = work.path().join("threshold");
+    let kraken = work.path().join("calls.kraken");
+    let o = run(
+        &input,
+        &out,
+        &[
+            "--min-score",
+            &threshold,
+            "--kraken-output",
+            kraken.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same(&first, &out.join("../default"));
+    let tsv = std::fs::read_to_string(out.join("sequence_summary.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("seq_id\tlength\tchunks\tscored_chunks\tviral_chunks\tvirus_score\tcall")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), want.len(), "one row per input sequence");
+    let mut viral_ids = Vec::new();
+    for (row, w) in rows.iter().zip(&want) {
+        assert_eq!(row[0], w.0);
+        assert_eq!(
+            row[1..5],
+            [w.1, w.2, w.3, w.4].map(|n| n.to_string()),
+            "{row:?}"
+        );
+        let call = match w.5 {
+            None => {
+                assert_eq!(row[5], "NA");
+                "unscored"
+            }
+            Some(score) => {
+                let got: f64 = row[5].parse().unwrap();
+                assert!((got - score).abs() <= 5e-5, "{row:?} vs {score}");
+                if score >= min_score {
+                    "virus"
+                } else {
+                    "others"
+                }
+            }
+        };
+        assert_eq!(row[6], call, "{row:?}");
+        if call == "virus" {
+            viral_ids.push(w.0.clone());
+        }
+    }
+    let calls: Vec<&str> = rows.iter().map(|r| r[6]).collect();
+    for c in ["virus", "others", "unscored"] {
+        assert!(calls.contains(&c), "{calls:?}");
+    }
+    let tiny = rows.iter().find(|r| r[0] == "tiny").unwrap();
+    assert_eq!(tiny[1..], ["2", "1", "0", "0", "NA", "unscored"]);
+
+    // The viral records, as they came (header text kept).
+    let viruses = std::fs::read_to_string(out.join("viruses.fna")).unwrap();
+    let input_records = virnucpro_seq::fasta::read_all(&input).unwrap();
+    let mut expected = String::new();
+    for r in input_records.iter().filter(|r| viral_ids.contains(&r.id)) {
+        expected.push_str(&format!(
+            ">{}{}\n{}\n",
+            r.id,
+            r.description,
+            String::from_utf8_lossy(&r.seq)
+        ));
+    }
+    assert_eq!(viruses, expected);
+
+    // Kraken-style lines, one per sequence.
+    let kraken = std::fs::read_to_string(&kraken).unwrap();
+    assert_eq!(kraken.lines().count(), want.len());
+    for (line, row) in kraken.lines().zip(&rows) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (flag, taxid) = if row[6] == "virus" {
+            ("C", "10239")
+        } else {
+            ("U", "0")
+        };
+        assert_eq!(f, [flag, row[0], taxid, row[1], row[5]]);
+    }
+
+    // summary.json counts.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let counts = &summary["counts"];
+    assert_eq!(counts["sequences"], want.len() as u64);
+    assert_eq!(counts["viral_sequences"], viral_ids.len() as u64);
+    assert_eq!(
+        counts["unscored_sequences"],
+        want.iter().filter(|w| w.5.is_none()).count() as u64
+    );
+    assert_eq!(counts["frames"], results.lines().count() as u64 - 1);
+    assert_eq!(summary["parameters"]["min_score"], min_score);
+    assert_eq!(summary["devices"][0], "cpu");
+    assert_eq!(
+        summary["models"]["esm2"]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .len(),
+        32
+    );
+
+    // Rerun with another threshold: refused, naming the one used.
+    let o = run(&input, &out, &["--min-score", "0.9"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("--min-score {min_score}")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn duplicate_ids_are_refused_naming_both_records_or_renamed() {
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("dups.fa");
+    let demo = records(&root().join("examples/demo.fa"));
+    let mut text = String::new();
+    for (i, (_, seq)) in demo.iter().take(4).enumerate() {
+        let id = ["a", "b", "a", "a_1"][i];
+        text.push_str(&format!(">{id}\n{}\n", String::from_utf8_lossy(seq)));
+    }
+    std::fs::write(&input, &text).unwrap();
+    let out = work.path().join("out");
+    let o = run(&input, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("record 3") && err.contains("record 1") && err.contains("--rename-duplicates"),
+        "{err}"
+    );
+    let o = run(&input, &out, &["--rename-duplicates"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(out.join("renamed_ids.tsv")).unwrap(),
+        "record\toriginal_id\tnew_id\n3\ta\ta_1\n4\ta_1\ta_1_1\n"
+    );
+    let tsv = std::fs::read_to_string(out.join("sequence_summary.tsv")).unwrap();
+    let ids: Vec<&str> = tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b", "a_1", "a_1_1"]);
+    let results = std::fs::read_to_string(out.join("prediction_results.txt")).unwrap();
+    // The third record (now a_1) has no kept frame; the fourth (now a_1_1) has.
+    assert!(results.contains("\na_1_1_chunk_1"), "{results}");
+}
+
+/// Reads of 150 bp cut from the demo contigs: (name, flags, bases, Phred scores).
+fn demo_reads() -> Vec<(String, u16, Vec<u8>, Vec<u8>)> {
+    let mut reads = Vec::new();
+    for (i, (_, seq)) in records(&root().join("examples/demo.fa")).iter().enumerate() {
+        // BAM stores bases in 4 bits: soft-masked (lower-case) letters come back upper-case.
+        let seq = seq.to_ascii_uppercase();
+        for (j, piece) in seq.chunks(150).take(4).enumerate() {
+            let qual: Vec<u8> = (0..piece.len())
+                .map(|k| 20 + ((i + j + k) % 20) as u8)
+                .collect();
+            let name = format!("read{i}_{}", j / 2);
+            // Pairs: mates 1 and 2 share a name (flags: paired, unmapped, mate unmapped).
+            let flags = 0x1 | 0x4 | 0x8 | if j % 2 == 0 { 0x40 } else { 0x80 };
+            reads.push((name, flags, piece.to_vec(), qual));
+        }
+    }
+    // A single-end read, and a secondary record that must be skipped.
+    let (_, seq) = &records(&root().join("examples/demo.fa"))[0];
+    reads.push(("single".into(), 0x4, seq[..200].to_vec(), vec![30; 200]));
+    reads.push((
+        "single".into(),
+        0x4 | 0x100,
+        seq[..200].to_vec(),
+        vec![30; 200],
+    ));
+    reads
+}
+
+fn write_bam(path: &Path, reads: &[(String, u16, Vec<u8>, Vec<u8>)]) {
+    use noodles::sam::alignment::io::Write as _;
+    use noodles::sam::alignment::record::Flags;
+    use noodles::sam::alignment::record_buf::{QualityScores, Sequence};
+    let header = noodles::sam::Header::default();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = noodles::bam::io::Writer::new(file);
+    w.write_header(&header).unwrap();
+    for (name, flags, seq, qual) in reads {
+        let record = noodles::sam::alignment::RecordBuf::builder()
+            .set_name(name.as_str())
+            .set_flags(Flags::from(*flags))
+            .set_sequence(Sequence::from(seq.clone()))
+            .set_quality_scores(QualityScores::from(qual.clone()))
+            .build();
+        w.write_alignment_record(&header, &record).unwrap();
+    }
+    w.try_finish().unwrap();
+}
+
+#[test]
+fn unaligned_bam_reads_single_and_paired_give_the_fastq_result() {
+    let work = tempfile::tempdir().unwrap();
+    let reads = demo_reads();
+    let bam = work.path().join("reads.bam");
+    write_bam(&bam, &reads);
+    // The same reads as FASTQ, named as the BAM's pairs should come out.
+    let fastq = work.path().join("reads.fastq");
+    let mut text = String::new();
+    for (name, flags, seq, qual) in &reads {
+        if flags & 0x100 != 0 {
+            continue;
+        }
+        let suffix = match (flags & 0x1 != 0, flags & 0x40 != 0) {
+            (false, _) => "",
+            (true, true) => "/1",
+            (true, false) => "/2",
+        };
+        let q: String = qual.iter().map(|&q| (q + 33) as char).collect();
+        text.push_str(&format!(
+            "@{name}{suffix}\n{}\n+\n{q}\n",
+            String::from_utf8_lossy(seq)
+        ));
+    }
+    std::fs::write(&fastq, &text).unwrap();
+    let (from_bam, from_fastq) = (work.path().join("bam"), work.path().join("fastq"));
+    for (input, out) in [(&bam, &from_bam), (&fastq, &from_fastq)] {
+        let o = run(input, out, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for name in [
+        "prediction_results.txt",
+        "prediction_results_highestscore.csv",
+        "sequence_summary.tsv",
+        "viruses.fastq",
+    ] {
+        let a = std::fs::read_to_string(from_bam.join(name)).unwrap();
+        let b = std::fs::read_to_string(from_fastq.join(name)).unwrap();
+        let diff = a.lines().zip(b.lines()).find(|(x, y)| x != y);
+        assert!(a == b, "{name} differs: {diff:?}");
+    }
+    let tsv = std::fs::read_to_string(from_bam.join("sequence_summary.tsv")).unwrap();
+    assert!(
+        tsv.contains("\nread0_0/1\t150\t") && tsv.contains("\nread0_0/2\t150\t"),
+        "{}",
+        &tsv[..tsv.len().min(500)]
+    );
+    assert_eq!(
+        tsv.matches("\nsingle\t").count(),
+        1,
+        "secondary record skipped"
+    );
+    assert!(!from_bam.join("viruses.fna").exists());
+    // A viral read comes out as it went in, qualities included.
+    let viruses = std::fs::read_to_string(from_bam.join("viruses.fastq")).unwrap();
+    let first = viruses.lines().take(4).collect::<Vec<_>>().join("\n") + "\n";
+    assert!(text.contains(&first), "{}", &first[..first.len().min(300)]);
 }

@@ -377,12 +377,10 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
     let written = write_outputs(
         out,
-        &checkpoints,
         &work,
         streamed.total,
         refs[0].width(),
         req.save_embeddings.then_some(widths),
-        &ledger_path,
         req.min_score,
         stop,
     )?;
@@ -464,15 +462,12 @@ fn compare_with_previous(
         && previous.esm_fingerprint == record.esm_fingerprint
         && previous.dnabert_fingerprint == record.dnabert_fingerprint
         && previous.classifier_fingerprint == record.classifier_fingerprint
-        && previous.shard == record.shard
-        && previous.rename_duplicates == record.rename_duplicates;
+        && previous.shard == record.shard;
     if req.force_restart {
         return Ok(None);
     }
     if !same_setup {
-        return Err(refuse(
-            "input, length, model, shard or duplicate-id handling (--rename-duplicates)",
-        ));
+        return Err(refuse("input, length, model or shard"));
     }
     if previous.min_score != record.min_score {
         return Err(PredictError::Setup(format!(
@@ -623,20 +618,22 @@ struct Written {
     sequences: SequenceCounts,
 }
 
-/// Writes the two result files (and `embeddings.h5` when `embeddings` gives the two widths)
-/// from the checkpoints, in input order, as a stream; each appears whole or not at all. The
-/// consensus sorts its chunks in bounded memory, spilling sorted runs into `spill_dir`.
+/// Writes the result files (and `embeddings.h5` when `embeddings` gives the two widths) from
+/// the checkpoints and the record ledger in `work`, in input order, as a stream; each appears
+/// whole or not at all. The consensus sorts its chunks in bounded memory, spilling sorted runs
+/// into `work`.
 fn write_outputs(
     out: &Path,
-    checkpoints: &Path,
-    spill_dir: &Path,
+    work: &Path,
     total: u64,
     width: usize,
     embeddings: Option<(usize, usize)>,
-    ledger: &Path,
     min_score: f64,
     stop: &StopFlag,
 ) -> Result<Written> {
+    let checkpoints = &work.join("checkpoints");
+    let spill_dir = work;
+    let ledger = &work.join(LEDGER);
     // A signal while the files are written stops the run with nothing committed: the
     // checkpoints hold every frame, so the rerun writes them again.
     let stopped = || -> Result<()> {
