@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-demo_out}"
+bash scripts/ensure-hdf5.sh
 cargo build --release --quiet -p virnucpro-cli
 target/release/virnucpro predict examples/demo.fa -L 500 -o "$out" --force-restart \
     --esm examples/models/esm2_demo \
