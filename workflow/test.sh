@@ -54,7 +54,9 @@ for x, y in zip(a, b):
     assert abs(float(x[2]) - float(y[2])) <= 1e-5 and abs(float(x[3]) - float(y[3])) <= 1e-5, (x, y)
 ids = [r[0] for r in a]
 assert len(set(ids)) == len(ids), "a frame appears twice"
-c = [open(f"{d}/prediction_results_highestscore.csv").read() for d in (merged, single)]
-assert c[0] == c[1], "consensus differs"
+for name in ("prediction_results_highestscore.csv", "sequence_summary.tsv", "viruses.fna"):
+    c = [open(f"{d}/{name}").read() for d in (merged, single)]
+    assert c[0] == c[1], f"{name} differs"
+assert open(f"{merged}/kraken.txt").read().count("\n") == len(open(f"{single}/sequence_summary.tsv").readlines()) - 1
 print(f"workflow check: {len(a)} frames in 3 shards, merged == single run")
 PY
