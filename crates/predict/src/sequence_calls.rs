@@ -427,32 +427,32 @@ mod tests {
         SequenceTable::create(dir, &path, 0.5).unwrap()
     }
 
-    #[test]
-    fn rows_follow_the_records_and_their_frames() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut t = table(
-            dir.path(),
+    /// Three records: none with a kept frame, two scored chunks around an empty one, one.
+    fn three(dir: &Path) -> SequenceTable {
+        table(
+            dir,
             &[
                 ("none", b"AC", vec![0]),
                 ("v", b"ACGTACGT", vec![2, 0, 1]),
                 ("o", b"ACGT", vec![1]),
             ],
-        );
+        )
+    }
+
+    #[test]
+    fn a_frame_out_of_place_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = three(dir.path());
         t.push("v_chunk_1F1", [0.3, 0.7]).unwrap();
         t.push("v_chunk_1R2", [0.6, 0.4]).unwrap();
         t.push("v_chunk_3F1", [0.9, 0.1]).unwrap();
-        assert!(
-            t.push("x_chunk_1F1", [0.5, 0.5]).is_err(),
-            "a stray frame is an error"
-        );
-        let mut t = table(
-            dir.path(),
-            &[
-                ("none", b"AC", vec![0]),
-                ("v", b"ACGTACGT", vec![2, 0, 1]),
-                ("o", b"ACGT", vec![1]),
-            ],
-        );
+        assert!(t.push("x_chunk_1F1", [0.5, 0.5]).is_err());
+    }
+
+    #[test]
+    fn rows_follow_the_records_and_their_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = three(dir.path());
         t.push("v_chunk_1F1", [0.3, 0.7]).unwrap();
         t.push("v_chunk_1R2", [0.6, 0.4]).unwrap();
         t.push("v_chunk_3F1", [0.1, 0.9]).unwrap();

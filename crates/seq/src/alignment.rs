@@ -162,73 +162,58 @@ fn decode(
     emit: &mut dyn FnMut(Result<AlignedRead, ReadError>) -> bool,
 ) {
     let mut record = 0u64;
-    let header_error = |e: std::io::Error| ReadError {
-        record: 0,
-        reason: format!("cannot read the {} header: {e}", format.name()),
-    };
-    let mut give = |result: std::io::Result<RecordBuf>, record: &mut u64| -> bool {
-        *record += 1;
+    let mut give = |result: std::io::Result<RecordBuf>| -> bool {
+        record += 1;
         match result {
-            Ok(buf) => match to_read(&buf, *record) {
+            Ok(buf) => match to_read(&buf, record) {
                 Ok(Some(read)) => emit(Ok(read)),
                 Ok(None) => true,
-                Err(reason) => emit(Err(ReadError {
-                    record: *record,
-                    reason,
-                })),
+                Err(reason) => emit(Err(ReadError { record, reason })),
             },
             Err(e) => emit(Err(ReadError {
-                record: *record,
+                record,
                 reason: decode_hint(format, &e),
             })),
         }
     };
-    match format {
+    // Each reader reads its header, then gives every record; only a header error comes back.
+    let header = match format {
         Format::Bam => {
             let mut reader = noodles::bam::io::Reader::new(input);
-            let header = match reader.read_header() {
-                Ok(h) => h,
-                Err(e) => {
-                    emit(Err(header_error(e)));
-                    return;
-                }
-            };
-            for result in reader.record_bufs(&header) {
-                if !give(result, &mut record) {
-                    return;
-                }
-            }
+            reader
+                .read_header()
+                .map(|header| drain(reader.record_bufs(&header), &mut give))
         }
         Format::Sam => {
             let mut reader =
                 noodles::sam::io::Reader::new(BufReader::with_capacity(1 << 16, input));
-            let header = match reader.read_header() {
-                Ok(h) => h,
-                Err(e) => {
-                    emit(Err(header_error(e)));
-                    return;
-                }
-            };
-            for result in reader.record_bufs(&header) {
-                if !give(result, &mut record) {
-                    return;
-                }
-            }
+            reader
+                .read_header()
+                .map(|header| drain(reader.record_bufs(&header), &mut give))
         }
         Format::Cram => {
             let mut reader = noodles::cram::io::Reader::new(input);
-            let header = match reader.read_header() {
-                Ok(h) => h,
-                Err(e) => {
-                    emit(Err(header_error(e)));
-                    return;
-                }
-            };
-            for result in reader.records(&header) {
-                if !give(result, &mut record) {
-                    return;
-                }
-            }
+            reader
+                .read_header()
+                .map(|header| drain(reader.records(&header), &mut give))
+        }
+    };
+    if let Err(e) = header {
+        emit(Err(ReadError {
+            record: 0,
+            reason: format!("cannot read the {} header: {e}", format.name()),
+        }));
+    }
+}
+
+/// Gives each record to `give` until it returns false.
+fn drain(
+    records: impl Iterator<Item = std::io::Result<RecordBuf>>,
+    give: &mut impl FnMut(std::io::Result<RecordBuf>) -> bool,
+) {
+    for result in records {
+        if !give(result) {
+            return;
         }
     }
 }
