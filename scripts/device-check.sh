@@ -4,7 +4,8 @@
 #   1. lists the CUDA libraries found and what the binary resolves;
 #   2. the self-check: every golden model comparison on the GPU in fp32, fp16 and bf16, and the
 #      same on the CPU of that machine, as tables;
-#   3. the multi-worker engine on the GPU (two workers on one card) against the CPU result;
+#   3. the multi-worker engine on the GPU (two workers on one card) against the CPU result, and
+#      the GPU determinism bound: one input under several token budgets and worker counts;
 #   4. speed: ESM-2 3B (random weights, 20000 proteins of 60-166 aa, budget 16384, fp16) beside
 #      the PyTorch reference on the same card, and DNABERT-S (117M) at 500 bp beside its
 #      PyTorch reference; GPU memory and the share of the matrix peak.
@@ -65,6 +66,28 @@ worst = max(max(abs(float(x[2]) - float(y[2])), abs(float(x[3]) - float(y[3]))) 
 same = [x[:2] for x in a] == [y[:2] for y in b]
 print(f"demo predict, GPU fp32 with 2 workers vs CPU: {len(a)} frames, ids+labels identical: {same}, max score diff {worst:.1e}")
 PY
+
+step "determinism on the GPU: one input in several batchings (issue 12, item 8)"
+# The same demo input with token budgets 256, 2048 and 16384 and 1 or 2 workers, in fp32 and
+# fp16: the largest score difference between batchings, and whether the files are identical.
+for prec in fp32 fp16; do
+    for run in "256 1" "2048 1" "16384 1" "2048 2"; do
+        set -- $run
+        $V -q predict examples/demo.fa -L 500 -o "$work/det-$prec-$1-$2" --device cuda:0 \
+            --precision "$prec" --token-budget "$1" --workers "$2" --esm examples/models/esm2_demo \
+            --dnabert examples/models/dnabert_demo --classifier examples/models/classifier_demo
+    done
+    python3 - "$prec" "$work"/det-"$prec"-* <<'PY' | tee -a "$OUT/determinism-gpu.txt"
+import sys
+prec, dirs = sys.argv[1], sys.argv[2:]
+rows = [[l.split("\t") for l in open(f"{d}/prediction_results.txt")][1:] for d in dirs]
+base = rows[0]
+worst = max(max(abs(float(x[2]) - float(y[2])), abs(float(x[3]) - float(y[3])))
+            for r in rows[1:] for x, y in zip(base, r))
+texts = {open(f"{d}/prediction_results.txt").read() for d in dirs}
+print(f"GPU {prec}: {len(dirs)} batchings, byte-identical: {len(texts) == 1}, max score diff {worst:.1e}")
+PY
+done
 
 step "speed: ESM-2 3B, $SEQS proteins, fp16, budget 16384, beside PyTorch"
 timeout 420 $V bench esm2 --shape 3B --seqs "$SEQS" --budget 16384 --device cuda:0 --precision fp16 \

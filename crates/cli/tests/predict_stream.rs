@@ -88,6 +88,15 @@ fn results(out: &Path) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// The per-sequence files: a stream's records are kept in the run's ledger, a file's are read
+/// again at the end, and both must give the same bytes.
+fn per_sequence(out: &Path) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(out.join("sequence_summary.tsv")).unwrap(),
+        std::fs::read(out.join("viruses.fna")).unwrap(),
+    )
+}
+
 /// Same ids and labels in order, scores within 1e-6, the same consensus file: what two runs
 /// that batched the frames differently give (DNABERT-S's padded batches are not yet
 /// bit-identical across batchings).
@@ -133,11 +142,15 @@ fn stdin_a_fifo_and_compressed_stdin_equal_the_file() {
     let o = run_feeding(predict_cmd("-", &out, &[]), bytes.clone());
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(results(&out), want, "standard input");
+    let viral = per_sequence(&from_file);
+    assert!(viral.1.len() > 1000, "some records are called virus");
+    assert_eq!(per_sequence(&out), viral, "standard input");
 
     let out = work.path().join("gz");
     let o = run_feeding(predict_cmd("-", &out, &[]), gzip(&bytes));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(results(&out), want, "gzip on standard input");
+    assert_eq!(per_sequence(&out), viral, "gzip on standard input");
 
     let fifo = work.path().join("in.fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
@@ -154,6 +167,7 @@ fn stdin_a_fifo_and_compressed_stdin_equal_the_file() {
     writer.join().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(results(&out), want, "a FIFO");
+    assert_eq!(per_sequence(&out), viral, "a FIFO");
 
     // A rerun of the finished run over a stream is recognised without redoing anything.
     let o = run_feeding(

@@ -271,7 +271,8 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     let reader = FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, input))?
         .with_duplicates(req.duplicates);
     let ledger_path = work.join(LEDGER);
-    let ledger = LedgerWriter::create(&ledger_path)
+    // A file is read again for the viral records at the end; a stream's records are kept.
+    let ledger = LedgerWriter::create(&ledger_path, !rereadable(&req.input))
         .map_err(|e| PredictError::file(&ledger_path, format!("cannot create: {e}")))?;
     let mut frames =
         Frames::new(reader, req.length, record.shard.map(|s| s.start..s.end)).with_ledger(ledger);
@@ -375,13 +376,17 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     // The result files, in input order, from the checkpoints.
     let writing = Instant::now();
     let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
+    let reread = rereadable(&req.input)
+        .then(|| FastaReader::open_with(&req.input, req.duplicates))
+        .transpose()?;
+    let per_sequence = SequenceTable::create(out, &ledger_path, req.min_score, reread)?;
     let written = write_outputs(
         out,
         &work,
+        per_sequence,
         streamed.total,
         refs[0].width(),
         req.save_embeddings.then_some(widths),
-        req.min_score,
         stop,
     )?;
     if req.duplicates == DuplicateIds::Rename {
@@ -527,6 +532,13 @@ fn start_over(out: &Path, work: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether the input is a regular file, which can be read a second time (a pipe, FIFO or
+/// standard input cannot).
+fn rereadable(input: &Path) -> bool {
+    input.as_os_str() != virnucpro_seq::fasta::STDIN
+        && std::fs::metadata(input).is_ok_and(|m| m.is_file())
+}
+
 /// Every result file a run or a merge may write in its output directory.
 pub const RESULT_FILES: [&str; 8] = [
     RESULTS,
@@ -619,21 +631,20 @@ struct Written {
 }
 
 /// Writes the result files (and `embeddings.h5` when `embeddings` gives the two widths) from
-/// the checkpoints and the record ledger in `work`, in input order, as a stream; each appears
-/// whole or not at all. The consensus sorts its chunks in bounded memory, spilling sorted runs
+/// the checkpoints in `work`, in input order, as a stream, with `per_sequence` fed each frame;
+/// each appears whole or not at all. The consensus sorts its chunks in bounded memory, spilling sorted runs
 /// into `work`.
 fn write_outputs(
     out: &Path,
     work: &Path,
+    mut per_sequence: SequenceTable,
     total: u64,
     width: usize,
     embeddings: Option<(usize, usize)>,
-    min_score: f64,
     stop: &StopFlag,
 ) -> Result<Written> {
     let checkpoints = &work.join("checkpoints");
     let spill_dir = work;
-    let ledger = &work.join(LEDGER);
     // A signal while the files are written stops the run with nothing committed: the
     // checkpoints hold every frame, so the rerun writes them again.
     let stopped = || -> Result<()> {
@@ -654,7 +665,6 @@ fn write_outputs(
         None => None,
     };
     let mut consensus = Consensus::new(spill_dir);
-    let mut per_sequence = SequenceTable::create(out, ledger, min_score)?;
     let mut virus_frames = 0;
     let mut line = String::new();
     let mut rows = InOrder::open(checkpoints, width)?;

@@ -15,6 +15,7 @@ use virnucpro_seq::AtomicFile;
 
 use crate::error::{PredictError, Result};
 use crate::ledger::{Entry, LedgerReader};
+use virnucpro_seq::{FastaReader, Record};
 
 /// `sequence_summary.tsv`.
 pub const SEQUENCE_SUMMARY: &str = "sequence_summary.tsv";
@@ -236,7 +237,7 @@ impl Filling {
         let virus_score = (self.scored > 0).then(|| self.score_sum / self.scored as f64);
         SequenceRow {
             id: self.entry.record.id.clone(),
-            length: self.entry.record.seq.len() as u64,
+            length: self.entry.length,
             chunks: self.entry.chunk_frames.len() as u64,
             scored_chunks: self.scored,
             viral_chunks: self.viral,
@@ -249,6 +250,8 @@ impl Filling {
 /// Writes `sequence_summary.tsv` and the viral records from the frames' scores, in input order.
 pub struct SequenceTable {
     ledger: LedgerReader,
+    /// The input read again for the viral records, when the ledger does not keep them.
+    input: Option<FastaReader>,
     min_score: f64,
     filling: Option<Filling>,
     tsv: AtomicFile,
@@ -260,20 +263,28 @@ pub struct SequenceTable {
 }
 
 impl SequenceTable {
-    /// Starts the two files in `out_dir`, reading records from the ledger at `ledger`. The
-    /// viral records are FASTQ when the first record has qualities, else FASTA.
-    pub fn create(out_dir: &Path, ledger: &Path, min_score: f64) -> Result<Self> {
+    /// Starts the two files in `out_dir`, reading records from the ledger at `ledger`, and the
+    /// viral records from `input` (the run's input read again, with the run's duplicate-id
+    /// policy) where the ledger does not keep them. The viral records are FASTQ when the first
+    /// record has qualities, else FASTA.
+    pub fn create(
+        out_dir: &Path,
+        ledger: &Path,
+        min_score: f64,
+        input: Option<FastaReader>,
+    ) -> Result<Self> {
         let ledger_err =
             |e: std::io::Error| PredictError::file(ledger, format!("cannot read: {e}"));
         let mut reader = LedgerReader::open(ledger).map_err(ledger_err)?;
         let first = reader.next_entry().map_err(ledger_err)?;
-        let fastq = first.as_ref().is_some_and(|e| e.record.qual.is_some());
+        let fastq = first.as_ref().is_some_and(|e| e.has_quality);
         let mut tsv = AtomicFile::create(out_dir.join(SEQUENCE_SUMMARY))?;
         tsv.write_all(SUMMARY_HEADER.as_bytes())?;
         let viruses =
             AtomicFile::create(out_dir.join(if fastq { VIRUSES_FASTQ } else { VIRUSES_FASTA }))?;
         let mut table = SequenceTable {
             ledger: reader,
+            input,
             min_score,
             filling: None,
             tsv,
@@ -324,7 +335,13 @@ impl SequenceTable {
             Call::Virus => {
                 self.counts.viral += 1;
                 self.line.clear();
-                let record = &filling.entry.record;
+                let reread;
+                let record = if filling.entry.kept {
+                    &filling.entry.record
+                } else {
+                    reread = self.read_again(&filling.entry)?;
+                    &reread
+                };
                 if self.fastq && record.qual.is_none() {
                     // A record without qualities among reads with them: Phred 0 ('!') for each
                     // base, as for a missing quality in SAM.
@@ -344,6 +361,39 @@ impl SequenceTable {
             Call::Others => {}
         }
         Ok(())
+    }
+
+    /// The record of `entry` from the input read again: the next record with its id, which
+    /// must have the length and bases the run saw.
+    fn read_again(&mut self, entry: &Entry) -> Result<Record> {
+        let changed = |path: &Path, what: &str| {
+            PredictError::file(
+                path,
+                format!(
+                    "{what} '{}' while the results were written: the input changed during \
+                     the run; rerun with --force-restart",
+                    entry.record.id
+                ),
+            )
+        };
+        let Some(input) = self.input.as_mut() else {
+            return Err(changed(self.ledger.path(), "no input to read the record"));
+        };
+        loop {
+            match input.next() {
+                Some(Ok(record)) if record.id == entry.record.id => {
+                    if record.seq.len() as u64 != entry.length
+                        || crate::ledger::seq_hash(&record.seq) != entry.seq_hash
+                    {
+                        return Err(changed(input.path(), "other bases in record"));
+                    }
+                    return Ok(record);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(changed(input.path(), "no more record")),
+            }
+        }
     }
 
     /// Takes the next frame's scores (frames in input order).
@@ -415,16 +465,15 @@ pub fn write_kraken(summary: &Path, path: &Path) -> Result<u64> {
 mod tests {
     use super::*;
     use crate::ledger::LedgerWriter;
-    use virnucpro_seq::Record;
 
     fn table(dir: &Path, records: &[(&str, &[u8], Vec<u8>)]) -> SequenceTable {
         let path = dir.join("ledger.gz");
-        let mut w = LedgerWriter::create(&path).unwrap();
+        let mut w = LedgerWriter::create(&path, true).unwrap();
         for (id, seq, chunks) in records {
             w.add(&Record::new(*id, seq.to_vec()), chunks).unwrap();
         }
         w.finish().unwrap();
-        SequenceTable::create(dir, &path, 0.5).unwrap()
+        SequenceTable::create(dir, &path, 0.5, None).unwrap()
     }
 
     /// Three records: none with a kept frame, two scored chunks around an empty one, one.
@@ -485,6 +534,43 @@ mod tests {
             std::fs::read_to_string(kraken).unwrap(),
             "U\tnone\t0\t2\tNA\nC\tv\t10239\t8\t0.8000\nU\to\t0\t4\t0.2000\n"
         );
+    }
+
+    #[test]
+    fn viral_records_are_read_again_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.gz");
+        let mut w = LedgerWriter::create(&path, false).unwrap();
+        w.add(&Record::new("x", b"ACGT".to_vec()), &[0]).unwrap();
+        w.add(&Record::new("v", b"ACGTACGT".to_vec()), &[1])
+            .unwrap();
+        w.finish().unwrap();
+        let input = |text: &'static [u8]| {
+            FastaReader::from_reader("in.fa", std::io::Cursor::new(text)).unwrap()
+        };
+        let mut t = SequenceTable::create(
+            dir.path(),
+            &path,
+            0.5,
+            Some(input(b">x\nACGT\n>v some words\nACGTACGT\n")),
+        )
+        .unwrap();
+        t.push("v_chunk_1F1", [0.1, 0.9]).unwrap();
+        let (_, viruses) = t.commit().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(viruses).unwrap(),
+            ">v some words\nACGTACGT\n"
+        );
+        // The input changed under the run: refused.
+        let mut t = SequenceTable::create(
+            dir.path(),
+            &path,
+            0.5,
+            Some(input(b">x\nACGT\n>v\nACGTACGA\n")),
+        )
+        .unwrap();
+        let err = t.push("v_chunk_1F1", [0.1, 0.9]).unwrap_err();
+        assert!(err.to_string().contains("input changed"), "{err}");
     }
 
     #[test]
