@@ -45,7 +45,7 @@ pub fn run(args: BenchFlowArgs) -> Result<()> {
         }
     );
     println!(
-        "\n{:>9} {:>9} {:>10} {:>12} {:>14} {:>11} {:>13} {:>13} {:>14}",
+        "\n{:>9} {:>9} {:>10} {:>12} {:>14} {:>11} {:>13} {:>13} {:>14} {:>12}",
         "frames",
         "wall s",
         "forward s",
@@ -54,7 +54,8 @@ pub fn run(args: BenchFlowArgs) -> Result<()> {
         "flow CPU s",
         "CPU frames/s",
         "peak RSS MB",
-        "peak disk MB"
+        "peak disk MB",
+        "results MB"
     );
     let mut first_rss = None;
     for &frames in &args.frames {
@@ -70,7 +71,7 @@ pub fn run(args: BenchFlowArgs) -> Result<()> {
         }
         let flow = (m.wall - m.forward).max(1e-9);
         println!(
-            "{frames:>9} {:>9.2} {:>10.2} {:>12.2} {:>14.0} {:>11.2} {:>13.0} {:>13.1} {:>14.2}",
+            "{frames:>9} {:>9.2} {:>10.2} {:>12.2} {:>14.0} {:>11.2} {:>13.0} {:>13.1} {:>14.2} {:>12.2}",
             m.wall,
             m.forward,
             flow,
@@ -78,7 +79,8 @@ pub fn run(args: BenchFlowArgs) -> Result<()> {
             m.flow_cpu,
             frames as f64 / m.flow_cpu.max(1e-9),
             m.peak_rss as f64 / 1e6,
-            m.peak_disk as f64 / 1e6
+            m.peak_disk as f64 / 1e6,
+            m.results as f64 / 1e6
         );
         let rss = m.peak_rss as f64 / 1e6;
         let base = *first_rss.get_or_insert(rss);
@@ -261,6 +263,8 @@ struct Measured {
     flow_cpu: f64,
     peak_rss: u64,
     peak_disk: u64,
+    /// Bytes of the output directory once the run ended: the result files alone.
+    results: u64,
 }
 
 /// Bytes of every file under `dir`.
@@ -338,6 +342,7 @@ fn measure(
         flow_cpu,
         peak_rss: rusage,
         peak_disk: peak_disk.load(Ordering::SeqCst),
+        results: disk_use(out),
     })
 }
 
