@@ -185,9 +185,20 @@ pub struct RunRecord {
     /// Whether duplicate ids were renamed (`--rename-duplicates`).
     #[serde(default)]
     pub rename_duplicates: bool,
-    /// Sequences called virus, sequences unscored, records renamed; once finished.
+    /// What the per-sequence outputs counted, once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sequence_calls: Option<[u64; 3]>,
+    pub sequence_calls: Option<SequenceCallCounts>,
+}
+
+/// `run.json`'s counts of the per-sequence outputs.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SequenceCallCounts {
+    /// Sequences called virus.
+    pub viral: u64,
+    /// Sequences without a scored chunk.
+    pub unscored: u64,
+    /// Records given a new id for a duplicate one.
+    pub renamed: u64,
 }
 
 /// Where a finished run's time went.
@@ -272,7 +283,8 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         .with_duplicates(req.duplicates);
     let ledger_path = work.join(LEDGER);
     // A file is read again for the viral records at the end; a stream's records are kept.
-    let ledger = LedgerWriter::create(&ledger_path, !rereadable(&req.input))
+    let reread_input = rereadable(&req.input);
+    let ledger = LedgerWriter::create(&ledger_path, !reread_input)
         .map_err(|e| PredictError::file(&ledger_path, format!("cannot create: {e}")))?;
     let mut frames =
         Frames::new(reader, req.length, record.shard.map(|s| s.start..s.end)).with_ledger(ledger);
@@ -376,7 +388,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     // The result files, in input order, from the checkpoints.
     let writing = Instant::now();
     let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
-    let reread = rereadable(&req.input)
+    let reread = reread_input
         .then(|| FastaReader::open_with(&req.input, req.duplicates))
         .transpose()?;
     let per_sequence = SequenceTable::create(out, &ledger_path, req.min_score, reread)?;
@@ -432,11 +444,11 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         forward: summary.forward_seconds,
         flow_cpu,
     });
-    record.sequence_calls = Some([
-        summary.viral_sequences,
-        summary.unscored_sequences,
-        summary.renamed,
-    ]);
+    record.sequence_calls = Some(SequenceCallCounts {
+        viral: summary.viral_sequences,
+        unscored: summary.unscored_sequences,
+        renamed: summary.renamed,
+    });
     crate::run_summary::write(
         out,
         &crate::run_summary::of_run(req, &record, &summary, &engine),
@@ -508,9 +520,9 @@ fn compare_with_previous(
         consensus_chunks: s[4],
         virus_chunks: s[5],
         already_complete: true,
-        viral_sequences: previous.sequence_calls.map_or(0, |c| c[0]),
-        unscored_sequences: previous.sequence_calls.map_or(0, |c| c[1]),
-        renamed: previous.sequence_calls.map_or(0, |c| c[2]),
+        viral_sequences: previous.sequence_calls.map_or(0, |c| c.viral),
+        unscored_sequences: previous.sequence_calls.map_or(0, |c| c.unscored),
+        renamed: previous.sequence_calls.map_or(0, |c| c.renamed),
         ..Summary::default()
     }))
 }

@@ -153,7 +153,7 @@ impl LedgerReader {
 
     /// The next entry; `None` at the end.
     pub fn next_entry(&mut self) -> std::io::Result<Option<Entry>> {
-        if self.input.fill_buf_empty()? {
+        if std::io::BufRead::fill_buf(&mut self.input)?.is_empty() {
             return Ok(None);
         }
         let id = self.get_text()?;
@@ -183,18 +183,6 @@ impl LedgerReader {
             seq_hash,
             chunk_frames,
         }))
-    }
-}
-
-/// Whether a buffered reader has nothing more to give.
-trait AtEnd {
-    fn fill_buf_empty(&mut self) -> std::io::Result<bool>;
-}
-
-impl<R: Read> AtEnd for BufReader<R> {
-    fn fill_buf_empty(&mut self) -> std::io::Result<bool> {
-        use std::io::BufRead;
-        Ok(self.fill_buf()?.is_empty())
     }
 }
 

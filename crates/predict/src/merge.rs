@@ -139,7 +139,7 @@ pub fn merge(
         .map(|(_, r)| r.summary.map(|s| s[1]).unwrap_or(0))
         .sum();
     // Every shard reads (and renames) the whole input, so each holds the whole mapping.
-    let renamed = runs[0].1.sequence_calls.map_or(0, |c| c[2]);
+    let renamed = runs[0].1.sequence_calls.map_or(0, |c| c.renamed);
     if runs[0].1.rename_duplicates {
         let from = runs[0].0.join(flow::RENAMED);
         copy_atomically(&from, &out_dir.join(flow::RENAMED))?;
@@ -155,7 +155,11 @@ pub fn merge(
             summary.virus_chunks,
         ]),
         shard: None,
-        sequence_calls: Some([sequences.viral, sequences.unscored, renamed]),
+        sequence_calls: Some(flow::SequenceCallCounts {
+            viral: sequences.viral,
+            unscored: sequences.unscored,
+            renamed,
+        }),
         seconds: None,
         ..runs[0].1.clone()
     };

@@ -443,15 +443,17 @@ impl SequenceTable {
     }
 }
 
-/// Writes the Kraken-style file `path` from the `sequence_summary.tsv` at `summary`.
+/// Writes the Kraken-style file `path` from the `sequence_summary.tsv` at `summary`, a line at
+/// a time.
 pub fn write_kraken(summary: &Path, path: &Path) -> Result<u64> {
-    let text = std::fs::read_to_string(summary)
-        .map_err(|e| PredictError::file(summary, format!("cannot read: {e}")))?;
+    use std::io::BufRead as _;
+    let cannot = |e: std::io::Error| PredictError::file(summary, format!("cannot read: {e}"));
+    let file = std::fs::File::open(summary).map_err(cannot)?;
     let mut out = AtomicFile::create(path)?;
     let mut line = Vec::new();
     let mut n = 0;
-    for (i, row) in text.lines().enumerate().skip(1) {
-        let row = SequenceRow::parse(row, summary, i + 1)?;
+    for (i, row) in std::io::BufReader::new(file).lines().enumerate().skip(1) {
+        let row = SequenceRow::parse(&row.map_err(cannot)?, summary, i + 1)?;
         line.clear();
         row.push_kraken(&mut line);
         out.write_all(&line)?;
