@@ -3,7 +3,11 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use virnucpro_engine::ModelKind;
+use virnucpro_models::{DeviceSpec, PrecisionChoice};
+use virnucpro_predict::ChunkLength;
 
 /// Find viral sequences among DNA reads and contigs (a Rust reimplementation of VirNucPro).
 ///
@@ -62,37 +66,6 @@ fn parse_threads(s: &str) -> Result<NonZeroUsize, String> {
     }
 }
 
-/// Checks a `--device` value's form (`auto`, `cpu`, `cuda`, `cuda:N` or `cuda:N,M,...`), so a
-/// misspelt device is a usage error (exit 2); whether the GPUs are there is found when they
-/// are opened.
-fn parse_device_spec(s: &str) -> Result<String, String> {
-    let spec = s.trim().to_ascii_lowercase();
-    let ok = match spec.as_str() {
-        "auto" | "cpu" | "cuda" => true,
-        other => other.strip_prefix("cuda:").is_some_and(|list| {
-            list.split(',')
-                .all(|n| !n.trim().is_empty() && n.trim().parse::<usize>().is_ok())
-        }),
-    };
-    if ok {
-        Ok(spec)
-    } else {
-        Err(format!(
-            "'{s}': use auto, cpu, cuda (every GPU), cuda:N or cuda:N,M,..."
-        ))
-    }
-}
-
-/// `auto` or a precision [`virnucpro_models::Precision`] knows.
-fn parse_precision(s: &str) -> Result<String, String> {
-    if s.eq_ignore_ascii_case("auto") {
-        return Ok("auto".into());
-    }
-    s.parse::<virnucpro_models::Precision>()
-        .map(|_| s.to_string())
-        .map_err(|e| e.to_string())
-}
-
 /// A positive, finite number of seconds.
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -149,16 +122,16 @@ pub enum ModelsCommand {
 #[derive(Debug, Args)]
 pub struct ModelsFetchArgs {
     /// Classifier(s) to fetch: 300, 500 or both
-    #[arg(short = 'L', long = "length", default_value = "both", value_parser = ["300", "500", "both"])]
-    pub length: String,
+    #[arg(short = 'L', long = "length", default_value = "both", value_parser = parse_lengths)]
+    pub length: Lengths,
 }
 
 /// `virnucpro models check`
 #[derive(Debug, Args)]
 pub struct ModelsCheckArgs {
-    /// Chunk length whose classifier to look for
-    #[arg(short = 'L', long = "length", default_value = "500", value_parser = ["300", "500"])]
-    pub length: String,
+    /// Chunk length whose classifier to look for: 300 or 500
+    #[arg(short = 'L', long = "length", default_value = "500", value_parser = chunk_length())]
+    pub length: ChunkLength,
     /// ESM-2 model directory
     #[arg(long, value_name = "DIR")]
     pub esm: Option<PathBuf>,
@@ -196,8 +169,8 @@ pub struct SelfCheckArgs {
     #[arg(long, value_name = "DIR")]
     pub golden: PathBuf,
     /// cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu", value_parser = parse_device_spec)]
-    pub device: String,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
     /// Precisions to check, comma-separated: fp32, fp16, bf16 or all
     #[arg(long, default_value = "all")]
     pub precision: String,
@@ -241,8 +214,8 @@ pub struct PredictArgs {
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
     /// Chunk length, matching the classifier: 300 or 500
-    #[arg(short = 'L', long = "length", value_name = "300|500", value_parser = ["300", "500"])]
-    pub length: String,
+    #[arg(short = 'L', long = "length", value_name = "300|500", value_parser = chunk_length())]
+    pub length: ChunkLength,
     /// Output directory (created if needed)
     #[arg(short, long, value_name = "OUT_DIR")]
     pub output: PathBuf,
@@ -257,11 +230,11 @@ pub struct PredictArgs {
     #[arg(long, value_name = "FILE")]
     pub classifier: Option<PathBuf>,
     /// auto (every GPU if there is one, else the CPU), cpu, cuda, cuda:N or a subset cuda:0,2
-    #[arg(long, default_value = "auto", value_parser = parse_device_spec)]
-    pub device: String,
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
-    #[arg(long, default_value = "auto", value_parser = parse_precision)]
-    pub precision: String,
+    #[arg(long, default_value = "auto")]
+    pub precision: PrecisionChoice,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Discard an earlier run in OUT_DIR and start over
@@ -290,6 +263,24 @@ pub struct PredictArgs {
     /// virus_score) to FILE, for KrakenTools and Krona
     #[arg(long, value_name = "FILE")]
     pub kraken_output: Option<PathBuf>,
+}
+
+/// `-L`: one of the trained lengths, listed in `--help` and in the error for any other.
+fn chunk_length() -> impl TypedValueParser<Value = ChunkLength> {
+    PossibleValuesParser::new(ChunkLength::ALL.map(ChunkLength::name))
+        .try_map(|s| s.parse::<ChunkLength>())
+}
+
+/// The classifier lengths `models fetch -L` names: one, or both.
+pub type Lengths = Vec<ChunkLength>;
+
+/// `300`, `500` or `both`.
+fn parse_lengths(s: &str) -> Result<Lengths, String> {
+    if s.trim().eq_ignore_ascii_case("both") {
+        Ok(ChunkLength::ALL.to_vec())
+    } else {
+        Ok(vec![s.parse()?])
+    }
 }
 
 fn parse_score(s: &str) -> Result<f64, String> {
@@ -327,25 +318,6 @@ pub struct MergeArgs {
     /// --kraken-output`)
     #[arg(long, value_name = "FILE")]
     pub kraken_output: Option<PathBuf>,
-}
-
-/// Which embedding model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelKind {
-    /// ESM-2 (proteins; packed batches)
-    Esm2,
-    /// DNABERT-S (nucleotides; packed batches)
-    Dnabert,
-}
-
-impl ModelKind {
-    /// The engine's name for it.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Esm2 => "esm2",
-            ModelKind::Dnabert => "dnabert",
-        }
-    }
 }
 
 /// How the embedding engine batches, spreads and checkpoints (`embed` and `predict`).
@@ -396,7 +368,8 @@ resumes where it stopped; a different input or model in the same place is refuse
 )]
 pub struct EmbedArgs {
     /// Model: esm2 (input: proteins) or dnabert (input: nucleotides)
-    #[arg(value_enum)]
+    #[arg(value_parser = PossibleValuesParser::new(ModelKind::ALL.map(ModelKind::name))
+        .try_map(|s| s.parse::<ModelKind>()))]
     pub kind: ModelKind,
     /// Input FASTA (proteins for esm2, DNA for dnabert), plain or compressed; `-` for
     /// standard input
@@ -409,11 +382,11 @@ pub struct EmbedArgs {
     #[arg(short, long, value_name = "OUT.h5")]
     pub output: PathBuf,
     /// cpu, cuda (every visible GPU, one worker each), cuda:N, or a subset cuda:0,2
-    #[arg(long, default_value = "cpu", value_parser = parse_device_spec)]
-    pub device: String,
-    /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
-    #[arg(long)]
-    pub precision: Option<String>,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
+    #[arg(long, default_value = "auto")]
+    pub precision: PrecisionChoice,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Discard existing checkpoints and start over
@@ -523,11 +496,11 @@ pub struct BenchEngineArgs {
 #[derive(Debug, Args)]
 pub struct BenchDeviceArgs {
     /// cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu", value_parser = parse_device_spec)]
-    pub device: String,
-    /// fp32, fp16 or bf16 [default: fp32 on CPU, fp16 on GPU]
-    #[arg(long)]
-    pub precision: Option<String>,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
+    #[arg(long, default_value = "auto")]
+    pub precision: PrecisionChoice,
     /// The device's dense matrix peak in TFLOP/s (e.g. 989 for an H100/H200 in fp16/bf16), to
     /// report the effective model FLOP/s as a share of it
     #[arg(long, value_name = "TFLOPS")]
@@ -565,6 +538,12 @@ pub struct BenchEsm2Args {
     /// Build the model and report memory only, without running it (for the largest shapes)
     #[arg(long)]
     pub build_only: bool,
+    /// Load the model from this directory (as the hub lays it out) instead of building random
+    /// weights in memory, and report the load time and peak memory; when the directory holds
+    /// no model.safetensors yet, a random-weight model of --shape is written there first
+    /// (fp32, as the hub ships ESM-2: 11 GB for 3B)
+    #[arg(long, value_name = "DIR")]
+    pub model_file: Option<PathBuf>,
     /// Also time padded batches (the layout PyTorch uses) beside the packed ones
     #[arg(long)]
     pub with_padded: bool,

@@ -13,16 +13,7 @@ const SEQS: usize = 1000;
 const EVERY: &str = "50";
 
 fn model() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIRNUCPRO_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
-    let model = dir.join("models/esm2_tiny");
-    if model.is_dir() {
-        Some(model)
-    } else {
-        eprintln!("skipped: golden files not found at {}", dir.display());
-        None
-    }
+    virnucpro_testkit::golden("models/esm2_tiny")
 }
 
 /// A protein FASTA of `SEQS` records made from `seed`.
@@ -463,26 +454,10 @@ fn a_disk_that_fills_during_the_final_write_keeps_the_checkpoints_and_the_rerun_
     let input = proteins(work.path(), 11);
     let want = reference(&model, &input);
     // A tmpfs stands in for the disk; mounting needs root (CI runs as root).
-    let mount = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-        .arg(mount.path())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+    let Some(mount) = virnucpro_testkit::Tmpfs::mount("64m") else {
         return;
-    }
-    let resize = |size: u64| {
-        Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(mount.path())
-            .status()
-            .unwrap()
-            .success()
     };
+    let resize = |size: u64| mount.resize(size);
     // What the checkpoints and the output take on this tmpfs, from a run that keeps both.
     let sized = mount.path().join("sized/out.h5");
     let o = run(&model, &input, &sized, &["--keep-checkpoints"]);
@@ -506,7 +481,7 @@ fn a_disk_that_fills_during_the_final_write_keeps_the_checkpoints_and_the_rerun_
     let grown = resize(64 << 20);
     let rerun = run(&model, &input, &out, &[]);
     let got = output::read(&out);
-    let _ = Command::new("umount").arg(mount.path()).status();
+    drop(mount);
 
     assert!(shrunk, "cannot shrink the tmpfs to {size} bytes");
     assert_eq!(

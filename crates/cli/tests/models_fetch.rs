@@ -96,12 +96,9 @@ fn text(o: &Output) -> String {
 #[test]
 fn fetch_then_check_then_predict() {
     // The classifiers must be real pickles: use the golden tiny one where it exists.
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/golden/classifier/tiny_mlp.pth");
-    if !golden.is_file() {
-        eprintln!("skipped: golden files not found at {}", golden.display());
+    let Some(golden) = virnucpro_testkit::golden("classifier/tiny_mlp.pth") else {
         return;
-    }
+    };
     let mut files = HashMap::new();
     for (repo, demo) in [
         ("facebook/esm2_t36_3B_UR50D", "esm2_demo"),

@@ -344,24 +344,15 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_full_disk_is_a_clear_error_and_leaves_nothing_half_written() {
     // A 48 KiB tmpfs stands in for a full disk; mounting needs root (CI runs as root).
-    let mount = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=48k", "tmpfs"])
-        .arg(mount.path())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !mounted {
-        eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+    let Some(mount) = virnucpro_testkit::Tmpfs::mount("48k") else {
         return;
-    }
+    };
     let work = tempfile::tempdir().unwrap();
     let input = input(work.path());
     let out = mount.path().join("out");
     let o = run(&input, &out, &[]);
     let files = all_files(mount.path());
-    let _ = Command::new("umount").arg(mount.path()).status();
+    drop(mount);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("No space left on device"),

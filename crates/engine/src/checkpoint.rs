@@ -58,7 +58,8 @@ pub struct Metadata {
     pub model_fingerprint: String,
     /// See [`crate::fingerprint::InputFingerprint`].
     pub input_fingerprint: String,
-    /// Compute precision (`f32`, `f16`, `bf16`).
+    /// Compute precision as [`virnucpro_models::Precision::dtype_name`] writes it (`float32`,
+    /// `float16`, `bfloat16`).
     pub dtype: String,
     /// Whether batches were packed (no padding).
     pub packing_enabled: bool,

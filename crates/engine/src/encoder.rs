@@ -5,6 +5,7 @@ use candle_core::Device;
 use virnucpro_models::{DnaTokenizer, Dnabert, Esm2, EsmAlphabet, PackedBatch, Precision};
 
 use crate::error::Result;
+use crate::model_kind::ModelKind;
 
 /// A model that turns token sequences into one embedding each.
 pub trait Encoder: Send + Sync {
@@ -114,19 +115,19 @@ impl Encoder for DnabertEncoder {
     }
 }
 
-/// Loads the encoder `kind` (`esm2` or `dnabert`) from a model directory.
+/// Loads the encoder `kind` from a model directory.
 pub fn load(
-    kind: &str,
+    kind: ModelKind,
     dir: &std::path::Path,
     device: &Device,
     precision: Precision,
 ) -> Result<Box<dyn Encoder>> {
     Ok(match kind {
-        "esm2" => Box::new(Esm2Encoder::new(
+        ModelKind::Esm2 => Box::new(Esm2Encoder::new(
             Esm2::load(dir, device, precision)?,
             precision,
         )),
-        "dnabert" => {
+        ModelKind::Dnabert => {
             let tokenizer = DnaTokenizer::from_file(&dir.join("tokenizer.json"))?;
             Box::new(DnabertEncoder::new(
                 Dnabert::load(dir, device, precision)?,
@@ -134,34 +135,19 @@ pub fn load(
                 precision,
             ))
         }
-        other => {
-            return Err(virnucpro_models::ModelError::Input(format!(
-                "unknown model '{other}'; use esm2 or dnabert"
-            ))
-            .into())
-        }
     })
-}
-
-/// Name of a precision for the `dtype` attribute.
-pub fn dtype_name(p: Precision) -> &'static str {
-    match p {
-        Precision::F32 => "float32",
-        Precision::F16 => "float16",
-        Precision::BF16 => "bfloat16",
-    }
 }
 
 /// Loads one copy of the encoder `kind` per worker: `per_device` copies on each of `devices`.
 /// See [`load_each`].
 pub fn load_workers(
-    kind: &str,
+    kind: ModelKind,
     dir: &std::path::Path,
     devices: &[Device],
     per_device: usize,
     precision: Precision,
 ) -> Result<Vec<Box<dyn Encoder>>> {
-    load_each(devices, per_device, kind, |device| {
+    load_each(devices, per_device, kind.name(), |device| {
         load(kind, dir, device, precision)
     })
 }
@@ -185,7 +171,7 @@ pub fn load_each<T, E: std::fmt::Display>(
                 Err(e) if devices.len() > 1 => {
                     tracing::warn!(
                         "{what} could not be loaded on {}: {e}; going on without that device",
-                        crate::worker::device_name(device)
+                        virnucpro_models::device_name(device)
                     );
                     first_error.get_or_insert(e);
                     break;

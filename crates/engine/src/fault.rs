@@ -1,8 +1,10 @@
 //! Injected worker failures, so that recovery can be tested without a GPU that breaks.
 //!
 //! A [`Fault`] names a worker, a kind of failure and after how many good batches it starts;
-//! [`Faulty`] wraps that worker's encoder or model and fails as told. The CLI reads one from
-//! `VIRNUCPRO_INJECT_FAULT` (for example `1:error:2`); nothing else uses it.
+//! [`Faulty`] wraps that worker's encoder or model and fails as told. The engine's own tests
+//! build faults directly; the CLI's tests pass one through `VIRNUCPRO_INJECT_FAULT` (for
+//! example `1:error:2`), which [`from_env`] reads only in builds with the `fault-injection`
+//! feature (the CLI's dev-dependencies turn it on; the shipped binary ignores the variable).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -17,11 +17,12 @@ use virnucpro_seq::FastaReader;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::checkpoint::{self, Metadata, Rows, Trigger};
-use crate::encoder::{dtype_name, Encoder};
+use crate::encoder::Encoder;
 use crate::error::{EngineError, Result};
 use crate::model::{Embedding, Item, Model, Tokens};
 use crate::output;
 use crate::packing::{self, Efficiency};
+use crate::progress::Progress;
 use crate::stop::StopFlag;
 use crate::worker::{self, Job, Queue, WorkerReport};
 
@@ -50,26 +51,6 @@ impl Default for Options {
             keep_checkpoints: false,
         }
     }
-}
-
-/// Receives progress; the CLI draws a bar from it.
-pub trait Progress: Sync {
-    /// The run starts: `total` items when known in advance (a stream is counted as it is
-    /// read), `done` of them already finished by an earlier run.
-    fn begin(&self, total: Option<u64>, done: u64);
-    /// `seqs` more sequences (of `tokens` tokens) were embedded.
-    fn advance(&self, seqs: u64, tokens: u64);
-    /// The run ended (successfully or not).
-    fn finish(&self);
-}
-
-/// Progress that goes nowhere.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn begin(&self, _: Option<u64>, _: u64) {}
-    fn advance(&self, _: u64, _: u64) {}
-    fn finish(&self) {}
 }
 
 /// What a run did.
@@ -206,7 +187,7 @@ pub fn metadata(model: &dyn Model, model_fingerprint: &str) -> Metadata {
         model: model.name().to_string(),
         model_fingerprint: model_fingerprint.to_string(),
         input_fingerprint: String::new(),
-        dtype: dtype_name(model.precision()).to_string(),
+        dtype: model.precision().dtype_name().to_string(),
         packing_enabled: model.packed(),
         output: model.output().to_string(),
         gpu_memory_allocated_bytes: 0,

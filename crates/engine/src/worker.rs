@@ -16,7 +16,7 @@ use crossbeam_channel::{select, unbounded, Receiver, RecvTimeoutError, SendTimeo
 use crate::checkpoint::Rows;
 use crate::error::EngineError;
 use crate::model::{Model, Tokens};
-use crate::runner::Progress;
+use crate::progress::Progress;
 use crate::stop::StopFlag;
 
 /// One planned batch: ids, input positions, content hashes and token ids.
@@ -240,7 +240,7 @@ pub(crate) fn run(
 ) -> (WorkerReport, Option<EngineError>) {
     let mut report = WorkerReport {
         rank,
-        device: device_name(model.device()),
+        device: virnucpro_models::device_name(model.device()),
         ..WorkerReport::default()
     };
     while let Some(job) = queue.next(stop) {
@@ -297,13 +297,4 @@ pub(crate) fn run(
         }
     }
     (report, None)
-}
-
-/// How a user names a device.
-pub fn device_name(device: &candle_core::Device) -> String {
-    match device.location() {
-        candle_core::DeviceLocation::Cpu => "cpu".to_string(),
-        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
-        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
-    }
 }

@@ -2,26 +2,15 @@
 //! of the original code (`models/*/reference.safetensors` and the e2e `merged` matrices).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use virnucpro_testkit::golden_dir;
 
 use candle_core::Device;
 use virnucpro_engine::{encoder, fingerprint, output, NoProgress, Options, StopFlag};
 use virnucpro_models::Precision;
 
-fn golden_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIRNUCPRO_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
-    if dir.join("models").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: golden files not found at {}", dir.display());
-        None
-    }
-}
-
 fn embed(kind: &str, model: &Path, input: &Path, out: &Path, budget: usize) -> output::Embeddings {
-    let enc = encoder::load(kind, model, &Device::Cpu, Precision::F32).unwrap();
+    let enc = encoder::load(kind.parse().unwrap(), model, &Device::Cpu, Precision::F32).unwrap();
     let options = Options {
         token_budget: budget,
         checkpoint_every_seqs: 7,
@@ -54,7 +43,9 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn embed_equals_the_reference_means_of_both_models() {
-    let Some(golden) = golden_dir() else { return };
+    let Some(golden) = golden_dir("models") else {
+        return;
+    };
     for (kind, dir) in [("esm2", "esm2_tiny"), ("dnabert", "dnabert_tiny")] {
         let model = golden.join("models").join(dir);
         let reference: serde_json::Value =
@@ -94,7 +85,9 @@ fn embed_equals_the_reference_means_of_both_models() {
 
 #[test]
 fn embed_reproduces_the_e2e_merged_features() {
-    let Some(golden) = golden_dir() else { return };
+    let Some(golden) = golden_dir("models") else {
+        return;
+    };
     let mut compared = 0;
     for stem in [
         "genomes",

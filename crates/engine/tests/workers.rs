@@ -51,8 +51,14 @@ fn run(
     } else {
         "dnabert_demo"
     });
-    let workers =
-        encoder::load_workers(kind, &model, &[Device::Cpu], count, Precision::F32).unwrap();
+    let workers = encoder::load_workers(
+        kind.parse().unwrap(),
+        &model,
+        &[Device::Cpu],
+        count,
+        Precision::F32,
+    )
+    .unwrap();
     let workers = fault::inject(workers, fault);
     let refs: Vec<&dyn encoder::Encoder> = workers.iter().map(|w| w.as_ref()).collect();
     virnucpro_engine::embed_file(
@@ -179,21 +185,27 @@ fn every_worker_failing_names_each() {
     let out = dir.path().join("all/out.h5");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let model = demo_model("esm2_demo");
-    let workers = encoder::load_workers("esm2", &model, &[Device::Cpu], 2, Precision::F32)
-        .unwrap()
-        .into_iter()
-        .enumerate()
-        .map(|(rank, w)| -> Box<dyn encoder::Encoder> {
-            Box::new(fault::FaultyEncoder::new(
-                w,
-                Fault {
-                    rank,
-                    kind: FaultKind::Error,
-                    after_batches: 1,
-                },
-            ))
-        })
-        .collect::<Vec<_>>();
+    let workers = encoder::load_workers(
+        virnucpro_engine::ModelKind::Esm2,
+        &model,
+        &[Device::Cpu],
+        2,
+        Precision::F32,
+    )
+    .unwrap()
+    .into_iter()
+    .enumerate()
+    .map(|(rank, w)| -> Box<dyn encoder::Encoder> {
+        Box::new(fault::FaultyEncoder::new(
+            w,
+            Fault {
+                rank,
+                kind: FaultKind::Error,
+                after_batches: 1,
+            },
+        ))
+    })
+    .collect::<Vec<_>>();
     let refs: Vec<&dyn encoder::Encoder> = workers.iter().map(|w| w.as_ref()).collect();
     let err = virnucpro_engine::embed_file(
         &refs,
@@ -256,14 +268,20 @@ fn padded_models_run_on_several_workers_too() {
 fn a_model_no_device_can_load_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     for devices in [vec![Device::Cpu], vec![Device::Cpu, Device::Cpu]] {
-        let err = match encoder::load_workers("esm2", dir.path(), &devices, 2, Precision::F32) {
+        let err = match encoder::load_workers(
+            virnucpro_engine::ModelKind::Esm2,
+            dir.path(),
+            &devices,
+            2,
+            Precision::F32,
+        ) {
             Ok(_) => panic!("an empty directory loaded as a model"),
             Err(e) => e,
         };
         assert!(err.to_string().contains("config.json"), "{err}");
     }
     let two = encoder::load_workers(
-        "esm2",
+        virnucpro_engine::ModelKind::Esm2,
         &demo_model("esm2_demo"),
         &[Device::Cpu, Device::Cpu],
         2,

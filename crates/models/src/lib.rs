@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod classifier;
+pub mod device;
 pub mod dnabert;
 pub mod error;
 pub mod esm2;
@@ -15,7 +16,8 @@ pub mod precision;
 
 pub use batch::{PackedBatch, PaddedBatch};
 pub use classifier::{Classifier, Prediction};
+pub use device::{device_memory, device_name, DeviceSpec};
 pub use dnabert::{DnaTokenizer, Dnabert, DnabertConfig};
 pub use error::{ModelError, Result};
 pub use esm2::{Esm2, Esm2Config, EsmAlphabet};
-pub use precision::{device_memory, parse_device, parse_devices, Precision};
+pub use precision::{Precision, PrecisionChoice};

@@ -1,4 +1,4 @@
-//! Devices and numeric precision.
+//! Numeric precision: what the weights and activations are computed in.
 
 use candle_core::{DType, Device};
 
@@ -25,6 +25,25 @@ impl Precision {
         }
     }
 
+    /// The name users type and see: `fp32`, `fp16`, `bf16` (also its [`Display`](std::fmt::Display)).
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "fp32",
+            Precision::F16 => "fp16",
+            Precision::BF16 => "bf16",
+        }
+    }
+
+    /// The element type's full name, as checkpoints record it and PyTorch spells it:
+    /// `float32`, `float16`, `bfloat16`.
+    pub fn dtype_name(self) -> &'static str {
+        match self {
+            Precision::F32 => "float32",
+            Precision::F16 => "float16",
+            Precision::BF16 => "bfloat16",
+        }
+    }
+
     /// The default for a device: f32 on CPU, f16 on a GPU.
     pub fn default_for(device: &Device) -> Self {
         if device.is_cpu() {
@@ -32,6 +51,12 @@ impl Precision {
         } else {
             Precision::F16
         }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -50,89 +75,49 @@ impl std::str::FromStr for Precision {
     }
 }
 
-/// Parses one device: `cpu`, `cuda` (GPU 0) or `cuda:N`.
-pub fn parse_device(spec: &str) -> Result<Device> {
-    // `cuda` alone means GPU 0 here: opening every GPU for one would create a context on each.
-    let spec = if spec.trim().eq_ignore_ascii_case("cuda") {
-        "cuda:0"
-    } else {
-        spec
-    };
-    Ok(parse_devices(spec)?.swap_remove(0))
+/// What `--precision` takes: `auto` (the device's default) or a precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrecisionChoice {
+    /// fp32 on the CPU, fp16 on a GPU ([`Precision::default_for`]).
+    #[default]
+    Auto,
+    /// This precision on any device.
+    Fixed(Precision),
 }
 
-/// Parses a device list: `cpu`; `cuda` (every visible GPU); `cuda:N`; or `cuda:0,2` (a subset).
-/// Each GPU is opened, so a device that is not there is an error here, not later.
-pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
-    let spec = spec.trim().to_ascii_lowercase();
-    if spec == "cpu" {
-        return Ok(vec![Device::Cpu]);
-    }
-    let unknown = || {
-        ModelError::Input(format!(
-            "unknown device '{spec}'; use cpu, cuda (every GPU), cuda:N or cuda:N,M,..."
-        ))
-    };
-    let ordinals: Option<Vec<usize>> = match spec.strip_prefix("cuda") {
-        Some("") => None,
-        Some(rest) => {
-            let list = rest.strip_prefix(':').ok_or_else(unknown)?;
-            let mut ordinals = Vec::new();
-            for n in list.split(',') {
-                let n: usize = n.trim().parse().map_err(|_| unknown())?;
-                if ordinals.contains(&n) {
-                    return Err(ModelError::Input(format!(
-                        "device '{spec}' names cuda:{n} twice"
-                    )));
-                }
-                ordinals.push(n);
-            }
-            Some(ordinals)
+impl PrecisionChoice {
+    /// The precision to run in on `device`.
+    pub fn resolve(self, device: &Device) -> Precision {
+        match self {
+            PrecisionChoice::Auto => Precision::default_for(device),
+            PrecisionChoice::Fixed(p) => p,
         }
-        None => return Err(unknown()),
-    };
-    if !candle_core::utils::cuda_is_available() {
-        return Err(ModelError::Input(format!(
-            "device '{spec}' asked for, but this build of virnucpro has no CUDA support \
-             (rebuild with --features cuda) or no GPU is visible"
-        )));
     }
-    match ordinals {
-        Some(ordinals) => ordinals
-            .into_iter()
-            .map(|n| {
-                Device::new_cuda(n).map_err(|e| {
-                    ModelError::Input(format!(
-                        "cannot open cuda:{n} ({e}); see `virnucpro utils list-devices`"
-                    ))
-                })
+}
+
+impl std::fmt::Display for PrecisionChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrecisionChoice::Auto => f.write_str("auto"),
+            PrecisionChoice::Fixed(p) => p.fmt(f),
+        }
+    }
+}
+
+impl std::str::FromStr for PrecisionChoice {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            Ok(PrecisionChoice::Auto)
+        } else {
+            s.trim().parse().map(PrecisionChoice::Fixed).map_err(|_| {
+                ModelError::Input(format!(
+                    "unknown precision '{s}'; use auto, fp32, fp16 or bf16"
+                ))
             })
-            .collect(),
-        None => {
-            let all: Vec<Device> = (0..).map_while(|n| Device::new_cuda(n).ok()).collect();
-            if all.is_empty() {
-                return Err(ModelError::Input(
-                    "device 'cuda' asked for, but no GPU could be opened (driver? \
-                     CUDA_VISIBLE_DEVICES?)"
-                        .to_string(),
-                ));
-            }
-            Ok(all)
         }
     }
-}
-
-/// Device memory in use and in all, in bytes, as the driver reports it (every process on the
-/// device counts); `None` on the CPU.
-pub fn device_memory(device: &Device) -> Option<(u64, u64)> {
-    #[cfg(feature = "cuda")]
-    if let Ok(cuda) = device.as_cuda_device() {
-        if let Ok((free, total)) = cuda.cuda_stream().context().mem_get_info() {
-            return Some(((total - free) as u64, total as u64));
-        }
-    }
-    let _ = device;
-    None
 }
 
 #[cfg(test)]
@@ -140,16 +125,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_precisions_and_devices() {
+    fn parses_and_names_precisions() {
         assert_eq!("FP16".parse::<Precision>().unwrap(), Precision::F16);
         assert!("fp8".parse::<Precision>().is_err());
-        assert!(parse_device("cpu").unwrap().is_cpu());
-        assert!(parse_device("tpu").is_err());
-        assert!(parse_device("cuda:x").is_err());
-        assert_eq!(parse_devices("cpu").unwrap().len(), 1);
-        assert!(parse_devices("cuda:0,0").is_err());
-        assert!(parse_devices("cuda:0,").is_err());
         assert_eq!(Precision::default_for(&Device::Cpu), Precision::F32);
-        assert_eq!(device_memory(&Device::Cpu), None);
+        for p in [Precision::F32, Precision::F16, Precision::BF16] {
+            assert_eq!(p.to_string().parse::<Precision>().unwrap(), p);
+            assert_eq!(p.dtype_name().parse::<Precision>().unwrap(), p);
+            let choice = PrecisionChoice::Fixed(p);
+            assert_eq!(
+                choice.to_string().parse::<PrecisionChoice>().unwrap(),
+                choice
+            );
+        }
+        assert_eq!(Precision::BF16.to_string(), "bf16");
+        assert_eq!(Precision::F16.dtype_name(), "float16");
+        let auto: PrecisionChoice = "AUTO".parse().unwrap();
+        assert_eq!(auto.resolve(&Device::Cpu), Precision::F32);
+        assert!("fp8".parse::<PrecisionChoice>().is_err());
     }
 }

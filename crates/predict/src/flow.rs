@@ -9,210 +9,35 @@
 //! in the output directory ties it to its input, length and models: a rerun with anything else
 //! is refused unless `force_restart`, and a finished run reruns instantly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use candle_core::Device;
-use serde::{Deserialize, Serialize};
 use virnucpro_engine::ordered::InOrder;
-use virnucpro_engine::{encoder, fault, fingerprint, Model, Options, StopFlag};
-use virnucpro_models::{Classifier, Precision};
+use virnucpro_engine::{encoder, fault, fingerprint, Model, ModelKind, Options, StopFlag};
+use virnucpro_models::Classifier;
 use virnucpro_seq::{AtomicFile, DuplicateIds, FastaReader};
 
-use crate::consensus::{self, Consensus};
+use crate::consensus::Consensus;
 use crate::embeddings::EmbeddingsWriter;
 use crate::error::{PredictError, Result};
 use crate::frames::Frames;
 use crate::ledger::LedgerWriter;
-use crate::locate::ModelPaths;
-use crate::results::{self, FrameCall};
+use crate::out_dir::{
+    write_kraken, write_renamed, CONSENSUS, EMBEDDINGS, RENAMED, RESULTS, RESULT_FILES,
+};
+pub use crate::request::{Reporter, Request, Silent, Summary};
+use crate::results;
+use crate::run_record::{
+    read_record, write_record, RunRecord, RunTotals, SequenceCallCounts, Timings, RUN_RECORD,
+};
 use crate::scorer::{FrameScorer, SCORES};
 use crate::sequence_calls::{SequenceCounts, SequenceTable};
 use crate::shard::{self, Shard, ShardRecord};
 
-/// Everything a prediction needs.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// Input FASTA or FASTQ (plain or compressed), or `-` for standard input; read once.
-    pub input: PathBuf,
-    /// Chunk length (300 or 500).
-    pub length: usize,
-    /// Output directory.
-    pub out_dir: PathBuf,
-    /// The models.
-    pub models: ModelPaths,
-    /// Where the models run: one worker per device (per copy, see `workers_per_device`).
-    pub devices: Vec<Device>,
-    /// Model copies per device (several CPU workers share the cores).
-    pub workers_per_device: usize,
-    /// Process only this part of the input (`--shard I/N`), for `virnucpro merge` to join.
-    pub shard: Option<Shard>,
-    /// A worker failure to inject (tests of recovery only).
-    pub fault: Option<virnucpro_engine::fault::Fault>,
-    /// Their precision.
-    pub precision: Precision,
-    /// CPU threads (the models' thread pool is set by the caller).
-    pub threads: usize,
-    /// Tokens per embedding batch.
-    pub token_budget: usize,
-    /// Checkpoint cadence, in frames.
-    pub checkpoint_every_seqs: u64,
-    /// ...and in time.
-    pub checkpoint_every: Duration,
-    /// Start over, discarding an earlier run's state in `out_dir`.
-    pub force_restart: bool,
-    /// Also write `embeddings.h5` (ids, dnabert, esm2); the checkpoints then hold the
-    /// embeddings too.
-    pub save_embeddings: bool,
-    /// Keep the checkpoints (`OUT_DIR/intermediates`) after the result files are written.
-    pub keep_intermediates: bool,
-    /// A sequence is called `virus` when its `virus_score` is at least this.
-    pub min_score: f64,
-    /// What to do with records whose id an earlier record has.
-    pub duplicates: DuplicateIds,
-    /// Also write Kraken-style per-sequence lines here.
-    pub kraken_output: Option<PathBuf>,
-}
-
-/// Hooks through which the flow reports; the CLI logs and draws bars.
-pub trait Reporter: Sync {
-    /// A stage finished: its name, what it did, and how long it took.
-    fn stage(&self, name: &str, detail: &str, seconds: f64);
-    /// A warning for the user.
-    fn warn(&self, message: &str);
-    /// A progress sink for an embedding stage.
-    fn embed_progress(&self, model: &str) -> Box<dyn virnucpro_engine::Progress + '_>;
-    /// The embedding stage `model` finished with `summary` (per-worker throughput); by default,
-    /// nothing is reported.
-    fn workers(&self, _model: &str, _summary: &virnucpro_engine::Summary) {}
-    /// Wraps the input stream (for a bar over its bytes); by default, reads it as it is.
-    fn wrap_input(
-        &self,
-        _path: &Path,
-        input: Box<dyn std::io::Read + Send>,
-    ) -> Box<dyn std::io::Read + Send> {
-        input
-    }
-}
-
-/// A reporter that says nothing (tests, and callers that make their own report).
-pub struct Silent;
-
-impl Reporter for Silent {
-    fn stage(&self, _: &str, _: &str, _: f64) {}
-    fn warn(&self, _: &str) {}
-    fn embed_progress(&self, _: &str) -> Box<dyn virnucpro_engine::Progress + '_> {
-        Box::new(virnucpro_engine::NoProgress)
-    }
-}
-
-/// What a prediction did.
-#[derive(Debug, Clone, Default)]
-pub struct Summary {
-    /// Input records.
-    pub sequences: u64,
-    /// Chunks.
-    pub chunks: u64,
-    /// Kept frames (= rows of prediction_results.txt).
-    pub frames: u64,
-    /// Frames called virus.
-    pub virus_frames: u64,
-    /// Chunks called virus by the consensus.
-    pub virus_chunks: u64,
-    /// Chunks in the consensus.
-    pub consensus_chunks: u64,
-    /// Seconds per stage, in order.
-    pub stage_seconds: Vec<(String, f64)>,
-    /// Seconds inside the models' forward calls, all workers together.
-    pub forward_seconds: f64,
-    /// Frames taken from the checkpoints of an earlier run.
-    pub resumed_frames: u64,
-    /// The run had finished before; nothing was recomputed.
-    pub already_complete: bool,
-    /// Sequences called virus (`sequence_summary.tsv`).
-    pub viral_sequences: u64,
-    /// Sequences without a scored chunk.
-    pub unscored_sequences: u64,
-    /// Records given a new id for a duplicate one.
-    pub renamed: u64,
-}
-
-/// Name of the run record in the output directory.
-pub const RUN_RECORD: &str = "run.json";
-/// `prediction_results.txt`.
-pub const RESULTS: &str = "prediction_results.txt";
-/// `prediction_results_highestscore.csv`.
-pub const CONSENSUS: &str = "prediction_results_highestscore.csv";
-/// `summary.json`: what the run was made from and what it found.
-pub const SUMMARY_JSON: &str = "summary.json";
-/// `renamed_ids.tsv`: the records given a new id by `--rename-duplicates`.
-pub const RENAMED: &str = "renamed_ids.tsv";
 /// The record ledger in `intermediates` (see [`crate::ledger`]).
 const LEDGER: &str = "records.gz";
-
-fn default_min_score() -> f64 {
-    crate::sequence_calls::DEFAULT_MIN_SCORE
-}
-
-/// `run.json`: what a run in an output directory was made from, whether it finished, and what it
-/// found. `merge` reads it from each shard's directory.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunRecord {
-    /// Fingerprint of the whole input (ids and sequences); empty until the run has read it all.
-    pub input_fingerprint: String,
-    /// Chunk length.
-    pub length: usize,
-    /// Fingerprints of the three models.
-    pub esm_fingerprint: String,
-    /// DNABERT-S.
-    pub dnabert_fingerprint: String,
-    /// The classifier.
-    pub classifier_fingerprint: String,
-    /// Whether both result files were written.
-    pub complete: bool,
-    /// sequences, chunks, frames, virus frames, consensus chunks, virus chunks.
-    pub summary: Option<[u64; 6]>,
-    /// The part of the input this run did, when it was one shard of several.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<ShardRecord>,
-    /// Where the time went, once finished.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seconds: Option<Timings>,
-    /// `--min-score` (a run recorded before it existed used the default).
-    #[serde(default = "default_min_score")]
-    pub min_score: f64,
-    /// Whether duplicate ids were renamed (`--rename-duplicates`).
-    #[serde(default)]
-    pub rename_duplicates: bool,
-    /// What the per-sequence outputs counted, once finished.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sequence_calls: Option<SequenceCallCounts>,
-}
-
-/// `run.json`'s counts of the per-sequence outputs.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SequenceCallCounts {
-    /// Sequences called virus.
-    pub viral: u64,
-    /// Sequences without a scored chunk.
-    pub unscored: u64,
-    /// Records given a new id for a duplicate one.
-    pub renamed: u64,
-}
-
-/// Where a finished run's time went.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct Timings {
-    /// The whole run, start to finish.
-    pub wall: f64,
-    /// Inside the models' forward calls (all workers together).
-    pub forward: f64,
-    /// CPU seconds of everything but the models: the engine's reading, tokenising, planning
-    /// and checkpointing threads, and writing the result files.
-    #[serde(default)]
-    pub flow_cpu: f64,
-}
 
 /// Runs (or resumes) a prediction.
 pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Result<Summary> {
@@ -431,14 +256,14 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     summary.stage_seconds.push(("write".into(), secs));
 
     record.complete = true;
-    record.summary = Some([
-        summary.sequences,
-        summary.chunks,
-        summary.frames,
-        summary.virus_frames,
-        summary.consensus_chunks,
-        summary.virus_chunks,
-    ]);
+    record.summary = Some(RunTotals {
+        sequences: summary.sequences,
+        chunks: summary.chunks,
+        frames: summary.frames,
+        virus_frames: summary.virus_frames,
+        consensus_chunks: summary.consensus_chunks,
+        virus_chunks: summary.virus_chunks,
+    });
     record.seconds = Some(Timings {
         wall: started.elapsed().as_secs_f64(),
         forward: summary.forward_seconds,
@@ -513,12 +338,12 @@ fn compare_with_previous(
     }
     let s = previous.summary.unwrap_or_default();
     Ok(Some(Summary {
-        sequences: s[0],
-        chunks: s[1],
-        frames: s[2],
-        virus_frames: s[3],
-        consensus_chunks: s[4],
-        virus_chunks: s[5],
+        sequences: s.sequences,
+        chunks: s.chunks,
+        frames: s.frames,
+        virus_frames: s.virus_frames,
+        consensus_chunks: s.consensus_chunks,
+        virus_chunks: s.virus_chunks,
         already_complete: true,
         viral_sequences: previous.sequence_calls.map_or(0, |c| c.viral),
         unscored_sequences: previous.sequence_calls.map_or(0, |c| c.unscored),
@@ -549,43 +374,6 @@ fn start_over(out: &Path, work: &Path) -> Result<()> {
 fn rereadable(input: &Path) -> bool {
     input.as_os_str() != virnucpro_seq::fasta::STDIN
         && std::fs::metadata(input).is_ok_and(|m| m.is_file())
-}
-
-/// Every result file a run or a merge may write in its output directory.
-pub const RESULT_FILES: [&str; 8] = [
-    RESULTS,
-    CONSENSUS,
-    crate::merge::EMBEDDINGS,
-    crate::sequence_calls::SEQUENCE_SUMMARY,
-    crate::sequence_calls::VIRUSES_FASTA,
-    crate::sequence_calls::VIRUSES_FASTQ,
-    SUMMARY_JSON,
-    RENAMED,
-];
-
-/// Writes `renamed_ids.tsv` (record number, id in the input, id given) atomically.
-pub fn write_renamed(out: &Path, renamed: &[virnucpro_seq::Renamed]) -> Result<()> {
-    let mut f = AtomicFile::create(out.join(RENAMED))?;
-    f.write_all(b"record\toriginal_id\tnew_id\n")?;
-    for r in renamed {
-        f.write_all(format!("{}\t{}\t{}\n", r.record, r.original, r.new).as_bytes())?;
-    }
-    f.commit()?;
-    Ok(())
-}
-
-/// Writes the Kraken-style lines to `path` from `out`'s `sequence_summary.tsv`.
-pub fn write_kraken(out: &Path, path: &Path) -> Result<()> {
-    let summary = out.join(crate::sequence_calls::SEQUENCE_SUMMARY);
-    if !summary.is_file() {
-        return Err(PredictError::file(
-            &summary,
-            "missing: this run was made before per-sequence calls existed; rerun it with \
-             --force-restart to write them",
-        ));
-    }
-    crate::sequence_calls::write_kraken(&summary, path)?;
-    Ok(())
 }
 
 /// The record range of `shard`: measuring the input's records first needs it as a file.
@@ -625,8 +413,13 @@ fn load_scorers(req: &Request) -> Result<Vec<FrameScorer>> {
         req.workers_per_device,
         "the models",
         |device| -> Result<FrameScorer> {
-            let dnabert = encoder::load("dnabert", &req.models.dnabert, device, req.precision)?;
-            let esm = encoder::load("esm2", &req.models.esm, device, req.precision)?;
+            let dnabert = encoder::load(
+                ModelKind::Dnabert,
+                &req.models.dnabert,
+                device,
+                req.precision,
+            )?;
+            let esm = encoder::load(ModelKind::Esm2, &req.models.esm, device, req.precision)?;
             FrameScorer::new(dnabert, esm, classifier.clone(), req.save_embeddings)
                 .map_err(|message| PredictError::file(&req.models.classifier, message))
         },
@@ -669,7 +462,7 @@ fn write_outputs(
     results.write_all(results::RESULTS_HEADER.as_bytes())?;
     let mut saved = match embeddings {
         Some((d, e)) => Some(EmbeddingsWriter::create(
-            &out.join(crate::merge::EMBEDDINGS),
+            &out.join(EMBEDDINGS),
             total as usize,
             d,
             e,
@@ -731,43 +524,4 @@ fn write_outputs(
         duplicates,
         sequences,
     })
-}
-
-/// Writes the two result files of `calls` into `out`, each atomically.
-pub fn write_results(out: &Path, calls: &[FrameCall]) -> Result<()> {
-    for (name, text) in [
-        (RESULTS, results::prediction_results(calls)),
-        (
-            CONSENSUS,
-            consensus::csv_text(&consensus::of_calls(calls, out)?),
-        ),
-    ] {
-        let mut f = AtomicFile::create(out.join(name))?;
-        f.write_all(text.as_bytes())?;
-        f.commit()?;
-    }
-    Ok(())
-}
-
-/// Reads `run.json`, if there is one.
-pub fn read_record(path: &Path) -> Result<Option<RunRecord>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-            PredictError::file(
-                path,
-                format!("unreadable run record ({e}); use --force-restart"),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(PredictError::file(path, e)),
-    }
-}
-
-/// Writes `run.json` atomically.
-pub fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
-    let mut f = AtomicFile::create(path)?;
-    let text = serde_json::to_string_pretty(record).map_err(|e| PredictError::file(path, e))?;
-    f.write_all(text.as_bytes())?;
-    f.commit()?;
-    Ok(())
 }

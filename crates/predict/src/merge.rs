@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use virnucpro_engine::output::Embeddings;
 
 use crate::error::{PredictError, Result};
-use crate::flow::{self, RunRecord, RESULTS, RUN_RECORD};
+use crate::out_dir::{self, CONSENSUS, EMBEDDINGS, RENAMED, RESULTS};
+use crate::request::Summary;
 use crate::results::FrameCall;
+use crate::run_record::{self, RunRecord, RunTotals, SequenceCallCounts, RUN_RECORD};
 use crate::sequence_calls::SequenceCounts;
 use virnucpro_seq::AtomicFile;
 
@@ -55,7 +57,7 @@ pub fn merge(
     }
     let mut runs: Vec<(PathBuf, RunRecord)> = Vec::new();
     for dir in shards {
-        let record = flow::read_record(&dir.join(RUN_RECORD))?.ok_or_else(|| {
+        let record = run_record::read_record(&dir.join(RUN_RECORD))?.ok_or_else(|| {
             PredictError::file(
                 dir,
                 format!("no {RUN_RECORD}: not the output directory of `virnucpro predict --shard`"),
@@ -89,7 +91,7 @@ pub fn merge(
     for (dir, record) in &runs {
         let path = dir.join(RESULTS);
         let rows = read_results(&path)?;
-        let expected = record.summary.map(|s| s[2]).unwrap_or(0);
+        let expected = record.summary.map(|s| s.frames).unwrap_or(0);
         if rows.len() as u64 != expected {
             return Err(PredictError::file(
                 &path,
@@ -117,14 +119,14 @@ pub fn merge(
 
     let embeddings = merge_embeddings(&runs, &calls, out_dir)?;
     let sequences = merge_sequence_calls(&runs, out_dir)?;
-    flow::write_results(out_dir, &calls)?;
+    out_dir::write_results(out_dir, &calls)?;
     let consensus = crate::consensus::of_calls(&calls, out_dir)?;
     let summary = MergeSummary {
         viral_sequences: sequences.viral,
         shards: runs.len(),
         sequences: runs
             .iter()
-            .map(|(_, r)| r.summary.map(|s| s[0]).unwrap_or(0))
+            .map(|(_, r)| r.summary.map(|s| s.sequences).unwrap_or(0))
             .sum(),
         frames: calls.len() as u64,
         virus_frames: calls.iter().filter(|c| c.label() == "virus").count() as u64,
@@ -136,26 +138,26 @@ pub fn merge(
     // into it finds it complete.
     let chunks = runs
         .iter()
-        .map(|(_, r)| r.summary.map(|s| s[1]).unwrap_or(0))
+        .map(|(_, r)| r.summary.map(|s| s.chunks).unwrap_or(0))
         .sum();
     // Every shard reads (and renames) the whole input, so each holds the whole mapping.
     let renamed = runs[0].1.sequence_calls.map_or(0, |c| c.renamed);
     if runs[0].1.rename_duplicates {
-        let from = runs[0].0.join(flow::RENAMED);
-        copy_atomically(&from, &out_dir.join(flow::RENAMED))?;
+        let from = runs[0].0.join(RENAMED);
+        copy_atomically(&from, &out_dir.join(RENAMED))?;
     }
     let whole = RunRecord {
         complete: true,
-        summary: Some([
-            summary.sequences,
+        summary: Some(RunTotals {
+            sequences: summary.sequences,
             chunks,
-            summary.frames,
-            summary.virus_frames,
-            summary.consensus_chunks,
-            summary.virus_chunks,
-        ]),
+            frames: summary.frames,
+            virus_frames: summary.virus_frames,
+            consensus_chunks: summary.consensus_chunks,
+            virus_chunks: summary.virus_chunks,
+        }),
         shard: None,
-        sequence_calls: Some(flow::SequenceCallCounts {
+        sequence_calls: Some(SequenceCallCounts {
             viral: sequences.viral,
             unscored: sequences.unscored,
             renamed,
@@ -164,9 +166,9 @@ pub fn merge(
         ..runs[0].1.clone()
     };
     if let Some(kraken) = kraken {
-        flow::write_kraken(out_dir, kraken)?;
+        out_dir::write_kraken(out_dir, kraken)?;
     }
-    let totals = flow::Summary {
+    let totals = Summary {
         sequences: summary.sequences,
         chunks,
         frames: summary.frames,
@@ -176,13 +178,13 @@ pub fn merge(
         viral_sequences: sequences.viral,
         unscored_sequences: sequences.unscored,
         renamed,
-        ..flow::Summary::default()
+        ..Summary::default()
     };
     crate::run_summary::write(
         out_dir,
         &crate::run_summary::of_merge(&whole, &totals, runs.len(), started.elapsed().as_secs_f64()),
     )?;
-    flow::write_record(&out_dir.join(RUN_RECORD), &whole)?;
+    run_record::write_record(&out_dir.join(RUN_RECORD), &whole)?;
     Ok(summary)
 }
 
@@ -199,14 +201,14 @@ fn check_destination(runs: &[(PathBuf, RunRecord)], out_dir: &Path, force: bool)
             )));
         }
     }
-    let holds_results = [RUN_RECORD, RESULTS, flow::CONSENSUS]
+    let holds_results = [RUN_RECORD, RESULTS, CONSENSUS]
         .iter()
         .any(|name| out_dir.join(name).exists());
     if !holds_results || force {
         return Ok(());
     }
     let first = &runs[0].1;
-    let same = flow::read_record(&out_dir.join(RUN_RECORD))
+    let same = run_record::read_record(&out_dir.join(RUN_RECORD))
         .ok()
         .flatten()
         .is_some_and(|r| {
@@ -266,7 +268,7 @@ fn merge_sequence_calls(runs: &[(PathBuf, RunRecord)], out_dir: &Path) -> Result
             tsv.write_all(line.as_bytes())?;
             tsv.write_all(b"\n")?;
         }
-        let expected = record.summary.map(|s| s[0]).unwrap_or(0);
+        let expected = record.summary.map(|s| s.sequences).unwrap_or(0);
         if rows != expected {
             return Err(PredictError::file(
                 &path,
@@ -464,7 +466,7 @@ fn merge_embeddings(
 ) -> Result<bool> {
     let with_frames: Vec<&PathBuf> = runs
         .iter()
-        .filter(|(_, r)| r.summary.map(|s| s[2]).unwrap_or(0) > 0)
+        .filter(|(_, r)| r.summary.map(|s| s.frames).unwrap_or(0) > 0)
         .map(|(d, _)| d)
         .collect();
     let present = with_frames
@@ -511,9 +513,6 @@ fn merge_embeddings(
     crate::embeddings::save(&out_dir.join(EMBEDDINGS), &dna, &esm)?;
     Ok(true)
 }
-
-/// Name of the optional embeddings file.
-pub const EMBEDDINGS: &str = "embeddings.h5";
 
 /// Reads an `embeddings.h5` written by `predict --save-embeddings`: ids, DNABERT-S, ESM-2.
 pub fn read_embeddings(path: &Path) -> Result<(Vec<String>, Embeddings, Embeddings)> {

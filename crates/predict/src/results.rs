@@ -5,7 +5,7 @@
 //! `prediction_results_highestscore.csv` (tab-separated too): one row per chunk (`Modified_ID` =
 //! the frame id minus its last 2 characters), `Is_Virus` = max(P(virus)) >= max(P(others)) over
 //! the chunk's frames, rows sorted by `Modified_ID` as pandas' groupby sorts them; the calls
-//! themselves are made by [`crate::consensus`].
+//! themselves are made by the `consensus` module.
 
 use std::fmt::Write as _;
 

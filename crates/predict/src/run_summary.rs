@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use virnucpro_seq::AtomicFile;
 
 use crate::error::{PredictError, Result};
-use crate::flow::{Request, RunRecord, Summary, SUMMARY_JSON};
+use crate::out_dir::SUMMARY_JSON;
+use crate::request::{Request, Summary};
+use crate::run_record::RunRecord;
 
 /// This build's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -57,7 +59,7 @@ pub fn of_run(
     let devices: Vec<String> = req
         .devices
         .iter()
-        .map(virnucpro_engine::worker::device_name)
+        .map(virnucpro_models::device_name)
         .collect();
     let stages: Vec<Value> = summary
         .stage_seconds
@@ -75,7 +77,7 @@ pub fn of_run(
             "length": req.length,
             "min_score": req.min_score,
             "rename_duplicates": record.rename_duplicates,
-            "precision": format!("{:?}", req.precision).to_lowercase(),
+            "precision": req.precision.name(),
             "token_budget": req.token_budget,
             "threads": req.threads,
             "workers_per_device": req.workers_per_device,

@@ -21,8 +21,10 @@ use virnucpro_models::{
 };
 
 use crate::error::{PredictError, Result};
-use crate::flow::{predict, Request, Silent};
+use crate::flow::predict;
 use crate::locate::ModelPaths;
+use crate::out_dir::{CONSENSUS, RESULTS};
+use crate::request::{Request, Silent};
 
 /// One line of the self-check table.
 #[derive(Debug, Clone)]
@@ -308,13 +310,13 @@ fn end_to_end(
             "{}.prediction_results.txt",
             base.display()
         )))?;
-        let ours = result_rows(&dir.join(crate::flow::RESULTS))?;
+        let ours = result_rows(&dir.join(RESULTS))?;
         let consensus_same = std::fs::read_to_string(format!(
             "{}.prediction_results_highestscore.csv",
             base.display()
         ))
         .ok()
-            == std::fs::read_to_string(dir.join(crate::flow::CONSENSUS)).ok();
+            == std::fs::read_to_string(dir.join(CONSENSUS)).ok();
         let same_ids = ours.len() == want.len() && ours.iter().zip(&want).all(|(o, w)| o.0 == w.0);
         // A frame whose reference scores are within a reduced precision's score error of a tie
         // can flip either way without anything being wrong; only decided frames must agree.

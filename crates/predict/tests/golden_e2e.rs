@@ -2,26 +2,15 @@
 //! input at L=300 and 500, same ids in order, same labels, scores within 1e-5, identical
 //! consensus files; the zero-frame inputs give header-only files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
+use virnucpro_testkit::golden_dir;
 
 use candle_core::Device;
 use virnucpro_engine::StopFlag;
 use virnucpro_models::Precision;
 use virnucpro_predict::flow::Silent as Quiet;
 use virnucpro_predict::{predict, ModelPaths, Request};
-
-fn golden_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIRNUCPRO_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
-    if dir.join("e2e").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: golden files not found at {}", dir.display());
-        None
-    }
-}
 
 fn request(golden: &Path, input: &Path, length: usize, out: &Path) -> Request {
     Request {
@@ -69,7 +58,9 @@ fn rows(text: &str) -> Vec<(String, String, f32, f32)> {
 
 #[test]
 fn every_e2e_golden_matches() {
-    let Some(golden) = golden_dir() else { return };
+    let Some(golden) = golden_dir("e2e") else {
+        return;
+    };
     let mut compared = 0;
     for stem in [
         "test_with_orfs",
@@ -130,7 +121,9 @@ fn every_e2e_golden_matches() {
 
 #[test]
 fn a_finished_run_reruns_instantly_and_a_changed_one_is_refused() {
-    let Some(golden) = golden_dir() else { return };
+    let Some(golden) = golden_dir("e2e") else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let input = golden.join("inputs/test_with_orfs.fa");
     let req = request(&golden, &input, 300, work.path());
@@ -163,7 +156,9 @@ fn a_finished_run_reruns_instantly_and_a_changed_one_is_refused() {
 
 #[test]
 fn a_classifier_of_the_wrong_width_is_refused() {
-    let Some(golden) = golden_dir() else { return };
+    let Some(golden) = golden_dir("e2e") else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let mut req = request(
         &golden,

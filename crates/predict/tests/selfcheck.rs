@@ -1,27 +1,15 @@
 //! The device self-check, run on the CPU: every comparison passes in fp32, and a directory that
 //! is not a golden one is a clear error.
 
-use std::path::{Path, PathBuf};
+use virnucpro_testkit::golden_dir;
 
 use candle_core::Device;
 use virnucpro_models::Precision;
 use virnucpro_predict::selfcheck;
 
-fn golden_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIRNUCPRO_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
-    if dir.join("models").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: golden files not found at {}", dir.display());
-        None
-    }
-}
-
 #[test]
 fn every_check_passes_on_the_cpu_in_fp32() {
-    let Some(golden) = golden_dir() else {
+    let Some(golden) = golden_dir("models") else {
         return;
     };
     let work = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@
 //! it runs in parallel.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use needletail::errors::{ParseError, ParseErrorKind};
@@ -468,12 +468,6 @@ fn write_header(out: &mut Vec<u8>, id: &[&str]) {
 /// Reads a whole FASTA file into (id, sequence) pairs, for tests and small files.
 pub fn read_all(path: impl AsRef<Path>) -> Result<Vec<Record>, SeqError> {
     FastaReader::open(path)?.collect()
-}
-
-/// Writes bytes to `out`, naming `path` in the error.
-pub fn write_bytes(out: &mut impl Write, bytes: &[u8], path: &Path) -> Result<(), SeqError> {
-    out.write_all(bytes)
-        .map_err(|e| SeqError::io(path, "cannot write", e))
 }
 
 #[cfg(test)]

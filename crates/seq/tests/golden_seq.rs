@@ -2,21 +2,10 @@
 //! every input, both chunk lengths, chunking alone, translation alone and both in one pass.
 //! Skipped, with a message, where `../shared/golden` is absent.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use virnucpro_testkit::golden_dir;
 
 use virnucpro_seq::{fasta, run, FastaReader, OutputPaths, Stages};
-
-fn golden_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIRNUCPRO_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
-    if dir.join("seq").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: golden files not found at {}", dir.display());
-        None
-    }
-}
 
 const INPUTS: [&str; 6] = [
     "test_with_orfs",
@@ -61,7 +50,9 @@ fn assert_same(ours: &Path, golden: &Path) {
 
 #[test]
 fn chunk_and_translate_in_one_pass_match_every_golden() {
-    let Some(golden) = golden_dir() else { return };
+    let Some(golden) = golden_dir("seq") else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let mut compared = 0;
     for stem in INPUTS {
@@ -106,7 +97,9 @@ fn chunk_and_translate_in_one_pass_match_every_golden() {
 
 #[test]
 fn chunk_then_translate_as_separate_stages_match_every_golden() {
-    let Some(golden) = golden_dir() else { return };
+    let Some(golden) = golden_dir("seq") else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     for stem in INPUTS {
         for length in [300, 500] {

@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use virnucpro_engine::{encoder, fault, fingerprint, Options, StopFlag};
-use virnucpro_models::{parse_devices, Precision};
 
 use crate::args::{EmbedArgs, GlobalArgs};
 use crate::progress::EmbedBar;
@@ -13,16 +12,13 @@ use crate::progress::EmbedBar;
 pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
     let checkpoint_every = args.engine.checkpoint_every()?;
     let started = Instant::now();
-    let devices = parse_devices(&args.device)?;
+    let devices = args.device.open()?;
     let device = devices[0].clone();
-    let precision = match &args.precision {
-        Some(p) => p.parse::<Precision>()?,
-        None => Precision::default_for(&device),
-    };
+    let precision = args.precision.resolve(&device);
     let model_fingerprint =
         fingerprint::model_fingerprint(&args.model, &virnucpro_predict::locate::hash_cache())?;
     let workers = encoder::load_workers(
-        args.kind.name(),
+        args.kind,
         &args.model,
         &devices,
         args.engine.workers as usize,
@@ -31,7 +27,7 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
     let workers = fault::inject(workers, fault::from_env().map_err(anyhow::Error::msg)?);
     let encoder = workers[0].as_ref();
     tracing::info!(
-        "{} loaded from {} ({} dims, {precision:?}; {} worker(s) on {}) in {:.1} s",
+        "{} loaded from {} ({} dims, {precision}; {} worker(s) on {}) in {:.1} s",
         encoder.name(),
         args.model.display(),
         encoder.dim(),

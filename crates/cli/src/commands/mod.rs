@@ -57,8 +57,8 @@ pub fn report(summary: &Summary, input: &Path, translated: bool, seconds: f64) {
 pub fn log_results(out: &Path) {
     tracing::info!(
         "results: {} and {}; per sequence: {}",
-        out.join(virnucpro_predict::flow::RESULTS).display(),
-        out.join(virnucpro_predict::flow::CONSENSUS).display(),
+        out.join(virnucpro_predict::out_dir::RESULTS).display(),
+        out.join(virnucpro_predict::out_dir::CONSENSUS).display(),
         out.join(virnucpro_predict::sequence_calls::SEQUENCE_SUMMARY)
             .display()
     );

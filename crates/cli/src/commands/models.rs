@@ -42,7 +42,7 @@ fn report(name: &str, found: virnucpro_predict::Result<PathBuf>) -> bool {
 
 /// Looks each model up as `predict` would and reports it; fails if any is missing.
 pub fn check(args: ModelsCheckArgs) -> Result<()> {
-    let length: usize = args.length.parse()?;
+    let length = args.length.bases();
     let found = [
         report("ESM-2", locate::find_esm(args.esm.as_deref())),
         report("DNABERT-S", locate::find_dnabert(args.dnabert.as_deref())),
@@ -60,10 +60,7 @@ pub fn check(args: ModelsCheckArgs) -> Result<()> {
 
 /// Downloads the models `predict` needs.
 pub fn fetch(args: ModelsFetchArgs, global: &GlobalArgs) -> Result<()> {
-    let lengths: Vec<usize> = match args.length.as_str() {
-        "both" => vec![300, 500],
-        l => vec![l.parse()?],
-    };
+    let lengths: Vec<usize> = args.length.iter().map(|l| l.bases()).collect();
     tracing::info!(
         "fetching ESM-2 3B (about 11 GB), DNABERT-S and the classifiers; this takes a while"
     );

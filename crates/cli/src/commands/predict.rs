@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use virnucpro_engine::fault;
 use virnucpro_engine::StopFlag;
-use virnucpro_models::{parse_devices, Precision};
+use virnucpro_models::DeviceSpec;
 use virnucpro_predict::{predict, resolve, Reporter, Request};
 
 use crate::args::{GlobalArgs, PredictArgs};
@@ -14,9 +14,9 @@ use crate::progress::EmbedBar;
 
 /// `auto` picks every GPU when this build and the machine have one, else the CPU; a CUDA
 /// build that cannot start its GPUs says so, and why, before it runs on the CPU.
-fn devices(spec: &str) -> Result<Vec<Device>> {
+fn devices(spec: &DeviceSpec) -> Result<Vec<Device>> {
     match spec {
-        "auto" => Ok(match parse_devices("cuda") {
+        DeviceSpec::Auto => Ok(match spec.open() {
             Ok(gpus) => gpus,
             Err(e) if cfg!(feature = "cuda") => {
                 tracing::warn!(
@@ -31,7 +31,7 @@ fn devices(spec: &str) -> Result<Vec<Device>> {
                 vec![Device::Cpu]
             }
         }),
-        s => Ok(parse_devices(s)?),
+        s => Ok(s.open()?),
     }
 }
 
@@ -73,13 +73,9 @@ impl Reporter for LogReporter {
 pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()> {
     let checkpoint_every = args.engine.checkpoint_every()?;
     let started = Instant::now();
-    let length: usize = args.length.parse().context("-L takes 300 or 500")?;
+    let length = args.length.bases();
     let devices = devices(&args.device)?;
-    let device = devices[0].clone();
-    let precision = match args.precision.as_str() {
-        "auto" => Precision::default_for(&device),
-        p => p.parse::<Precision>()?,
-    };
+    let precision = args.precision.resolve(&devices[0]);
     let models = resolve(
         args.esm.as_deref(),
         args.dnabert.as_deref(),
@@ -87,13 +83,13 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         length,
     )?;
     tracing::info!(
-        "predicting {} at {length} bp into {} ({precision:?}; {} worker(s) on {})",
+        "predicting {} at {length} bp into {} ({precision}; {} worker(s) on {})",
         args.input.display(),
         args.output.display(),
         devices.len() * args.engine.workers as usize,
         devices
             .iter()
-            .map(virnucpro_engine::worker::device_name)
+            .map(virnucpro_models::device_name)
             .collect::<Vec<_>>()
             .join(",")
     );
@@ -111,7 +107,7 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         length,
         out_dir: args.output.clone(),
         models,
-        token_budget: args.engine.token_budget(&device),
+        token_budget: args.engine.token_budget(&devices[0]),
         devices,
         workers_per_device: args.engine.workers as usize,
         fault: fault::from_env().map_err(anyhow::Error::msg)?,

@@ -1,4 +1,4 @@
-//! `virnucpro utils list-devices` and `virnucpro utils validate`.
+//! `virnucpro utils list-devices`, `virnucpro utils validate` and `virnucpro utils self-check`.
 
 use anyhow::{bail, Result};
 
@@ -79,7 +79,7 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
 
 /// Runs the golden comparisons on a device and prints the table.
 pub fn self_check(args: SelfCheckArgs) -> Result<()> {
-    let device = virnucpro_models::parse_device(&args.device)?;
+    let device = args.device.open_one()?;
     let precisions: Vec<virnucpro_models::Precision> = if args.precision == "all" {
         use virnucpro_models::Precision::*;
         vec![F32, F16, BF16]
@@ -107,11 +107,7 @@ pub fn self_check(args: SelfCheckArgs) -> Result<()> {
         println!(
             "{:<32} {:<6} {:<5} {:>8.2}  {}",
             c.name,
-            match c.precision {
-                virnucpro_models::Precision::F32 => "fp32",
-                virnucpro_models::Precision::F16 => "fp16",
-                virnucpro_models::Precision::BF16 => "bf16",
-            },
+            c.precision.name(),
             if c.pass { "PASS" } else { "FAIL" },
             c.seconds,
             c.detail

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 
 /// What the forward pass needs to know; other fields of the hub config are ignored, but those
 /// that would change the architecture are checked.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Esm2Config {
     /// Width of the residual stream (2560 for the 3B model).
     pub hidden_size: usize,
@@ -155,13 +155,5 @@ impl Esm2Config {
         let h = self.hidden_size;
         let i = self.intermediate_size;
         self.num_hidden_layers * (4 * h * h + 4 * h + 2 * h * i + h + i + 4 * h)
-    }
-
-    /// FLOPs of one token's forward pass through the linear layers (2 per multiply-add), for
-    /// efficiency figures in benchmarks; attention scores add `4 * len * hidden` per layer.
-    pub fn linear_flops_per_token(&self) -> f64 {
-        let h = self.hidden_size as f64;
-        let i = self.intermediate_size as f64;
-        self.num_hidden_layers as f64 * 2.0 * (4.0 * h * h + 2.0 * h * i)
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
-use super::{Esm2Config, EsmAlphabet};
+use super::Esm2Config;
 use crate::batch::{one_by_one, PackedBatch, PaddedBatch};
 use crate::error::{ModelError, Result};
 use crate::layers::{activation, attention, rotary, rotary::Rotary, weights, weights::Weights};
@@ -128,6 +128,17 @@ impl Esm2 {
         Self::from_weights(config, &weights::random(dtype, device), device, dtype)
     }
 
+    /// The tensors of a model of this shape as the hub's `model.safetensors` names them
+    /// (`esm.` prefix), with their shapes: what a file must hold for [`Esm2::load`].
+    pub fn hub_layout(config: &Esm2Config) -> Result<weights::TensorLayout> {
+        let layout =
+            weights::layout(|vb| Self::from_weights(config.clone(), vb, &Device::Cpu, DType::F32))?;
+        Ok(layout
+            .into_iter()
+            .map(|(name, shape)| (format!("esm.{name}"), shape))
+            .collect())
+    }
+
     /// The model's hyper-parameters.
     pub fn config(&self) -> &Esm2Config {
         &self.config
@@ -146,11 +157,6 @@ impl Esm2 {
     /// The dtype the model computes in.
     pub fn dtype(&self) -> DType {
         self.dtype
-    }
-
-    /// The tokenizer.
-    pub fn alphabet(&self) -> EsmAlphabet {
-        EsmAlphabet
     }
 
     /// Final hidden states `(batch, width, hidden)` (in the model's dtype) of a padded batch.

@@ -4,4 +4,5 @@ pub mod activation;
 pub mod alibi;
 pub mod attention;
 pub mod rotary;
+pub mod safetensors_file;
 pub mod weights;

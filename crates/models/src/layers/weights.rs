@@ -1,13 +1,16 @@
 //! Finding and opening the weights of a model directory.
 //!
-//! `model.safetensors` is memory-mapped (tensors are copied once, to the device and dtype asked
-//! for; nothing else holds a second copy); `pytorch_model.bin` (a torch zip archive of a state
+//! `model.safetensors` is read one tensor at a time ([`SafetensorsFile`]): each is copied once,
+//! to the device and dtype asked for, and nothing holds a second copy of the weights, not even
+//! the page cache's pages mapped into the process; `pytorch_model.bin` (a torch zip archive of a state
 //! dict, what the DNABERT-S hub repository ships) is read through candle's pickle reader after
 //! its tensor table has been checked against the archive, so a corrupt file cannot trigger a huge
 //! allocation. Key prefixes (`bert.`, `esm.`) are detected from the names.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+
+use super::safetensors_file::SafetensorsFile;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -20,8 +23,6 @@ pub struct Weights {
     pub vb: VarBuilder<'static>,
     /// The weights file.
     pub path: PathBuf,
-    names: HashSet<String>,
-    prefix: String,
 }
 
 impl Weights {
@@ -37,11 +38,9 @@ impl Weights {
         let safetensors = dir.join("model.safetensors");
         let pth = dir.join("pytorch_model.bin");
         let (path, names, vb) = if safetensors.is_file() {
-            let names = safetensors_names(&safetensors)?;
-            // SAFETY: the file is mapped read-only; a concurrent writer could change the bytes
-            // under us, which is the usual contract of memory-mapped model files.
-            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&safetensors], dtype, device) }
-                .map_err(|e| ModelError::weights(&safetensors, e.to_string()))?;
+            let file = SafetensorsFile::open(&safetensors)?;
+            let names = file.names().map(str::to_string).collect::<HashSet<_>>();
+            let vb = VarBuilder::from_backend(Box::new(file), dtype, device.clone());
             (safetensors, names, vb)
         } else if pth.is_file() {
             let names = check_pth(&pth)?;
@@ -55,7 +54,7 @@ impl Weights {
                 expected: "model.safetensors or pytorch_model.bin".into(),
             });
         };
-        let prefix = prefixes
+        let prefix: &str = prefixes
             .iter()
             .chain(std::iter::once(&""))
             .find(|p| names.contains(&join(p, probe)))
@@ -67,24 +66,9 @@ impl Weights {
                          is this the right model directory?"
                     ),
                 )
-            })?
-            .to_string();
-        let vb = if prefix.is_empty() {
-            vb
-        } else {
-            vb.pp(prefix.as_str())
-        };
-        Ok(Weights {
-            vb,
-            path,
-            names,
-            prefix,
-        })
-    }
-
-    /// Whether a tensor (below the prefix) exists.
-    pub fn contains(&self, name: &str) -> bool {
-        self.names.contains(&join(&self.prefix, name))
+            })?;
+        let vb = if prefix.is_empty() { vb } else { vb.pp(prefix) };
+        Ok(Weights { vb, path })
     }
 
     /// Wraps a candle error raised while reading tensors into one that names the file.
@@ -119,26 +103,6 @@ fn join(prefix: &str, name: &str) -> String {
     } else {
         format!("{prefix}.{name}")
     }
-}
-
-/// Names in a safetensors file, after the header has been validated.
-fn safetensors_names(path: &Path) -> Result<HashSet<String>> {
-    let file = std::fs::File::open(path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    // SAFETY: read-only mapping of a model file, see above.
-    let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let tensors = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| {
-        ModelError::weights(
-            path,
-            format!("not a valid safetensors file ({e}); is it truncated?"),
-        )
-    })?;
-    Ok(tensors.names().into_iter().map(str::to_string).collect())
 }
 
 /// Checks a torch zip archive's tensor table against its data entries and returns the names.
@@ -227,4 +191,77 @@ pub fn read_pth_tensor(
         &Device::Cpu,
     )?;
     Ok(tensor)
+}
+
+/// Tensors by name and shape, in the order a model reads them.
+pub type TensorLayout = Vec<(String, Vec<usize>)>;
+
+/// The tensors, by name and shape, that `build` asks its `VarBuilder` for, without holding any
+/// of them: each request is answered with a zero broadcast to the shape asked (no memory per
+/// element). Used to write model files of a chosen shape in the layout the loaders read.
+pub fn layout<T>(build: impl FnOnce(&VarBuilder<'static>) -> Result<T>) -> Result<TensorLayout> {
+    let recorder = Recorder::default();
+    let seen = recorder.seen.clone();
+    let vb = VarBuilder::from_backend(Box::new(recorder), DType::F32, Device::Cpu);
+    build(&vb)?;
+    let seen = seen
+        .lock()
+        .map_err(|_| ModelError::Input("layout lock poisoned".into()))?;
+    Ok(seen.clone())
+}
+
+/// A `VarBuilder` backend that notes each tensor asked for and answers with a broadcast zero.
+#[derive(Default)]
+struct Recorder {
+    seen: std::sync::Arc<std::sync::Mutex<TensorLayout>>,
+}
+
+impl candle_nn::var_builder::SimpleBackend for Recorder {
+    fn get(
+        &self,
+        shape: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        if let Ok(mut seen) = self.seen.lock() {
+            if !seen.iter().any(|(n, _)| n == name) {
+                seen.push((name.to_string(), shape.dims().to_vec()));
+            }
+        }
+        Tensor::zeros((), dtype, device)?.broadcast_as(shape)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
+        candle_core::bail!("the layout of '{name}' cannot be recorded without its shape")
+    }
+
+    fn contains_tensor(&self, _: &str) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_lists_every_tensor_a_model_reads_once() {
+        let layout = layout(|vb| {
+            candle_nn::linear(3, 2, vb.pp("a"))?;
+            candle_nn::layer_norm(2, 1e-5, vb.pp("b"))?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            layout,
+            [
+                ("a.weight".to_string(), vec![2, 3]),
+                ("a.bias".to_string(), vec![2]),
+                ("b.weight".to_string(), vec![2]),
+                ("b.bias".to_string(), vec![2]),
+            ]
+        );
+    }
 }

@@ -6,17 +6,10 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
-/// `../shared/golden` (or `$VIRNUCPRO_GOLDEN`), or `None` with a "skipped" message.
+/// `../shared/golden` (or `$VIRNUCPRO_GOLDEN`) when its `models/` is there; otherwise a loud
+/// skip, or a failure under `VIRNUCPRO_REQUIRE_GOLDEN=1`.
 pub fn golden_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIRNUCPRO_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"));
-    if dir.join("models").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: golden files not found at {}", dir.display());
-        None
-    }
+    virnucpro_testkit::golden_dir("models")
 }
 
 /// All tensors of a safetensors file.

@@ -16,7 +16,7 @@ pub fn run(args: BenchDnabertArgs) -> Result<()> {
     let params = config.layer_parameters();
     let model = Dnabert::random(config, &device, precision)?;
     println!(
-        "DNABERT-S (12 layers, hidden 768, {:.1} M layer parameters, random weights), {precision:?} on {}",
+        "DNABERT-S (12 layers, hidden 768, {:.1} M layer parameters, random weights), {precision} on {}",
         params as f64 / 1e6,
         args.run.device
     );
@@ -97,7 +97,7 @@ pub fn run(args: BenchDnabertArgs) -> Result<()> {
             "--budget".into(),
             args.budget.to_string(),
             "--dtype".into(),
-            super::dtype_flag(precision).into(),
+            precision.name().into(),
             "--device".into(),
             super::torch_device(&device).into(),
         ],

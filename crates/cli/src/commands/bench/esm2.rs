@@ -24,19 +24,64 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     let params = config.layer_parameters();
-    let started = Instant::now();
-    let model = Esm2::random(config.clone(), &device, precision)?;
-    let build_s = started.elapsed().as_secs_f64();
+    let model = match &args.model_file {
+        None => {
+            let started = Instant::now();
+            let model = Esm2::random(config.clone(), &device, precision)?;
+            println!(
+                "ESM-2 {} ({} layers, hidden {}, {:.1} M layer parameters), {precision} on {}: \
+                 built with random weights in {:.1} s",
+                args.shape,
+                config.num_hidden_layers,
+                config.hidden_size,
+                params as f64 / 1e6,
+                args.run.device,
+                started.elapsed().as_secs_f64()
+            );
+            model
+        }
+        Some(dir) => {
+            if !dir.join("model.safetensors").is_file() {
+                let started = Instant::now();
+                let bytes = super::model_file::write_esm2(dir, &config)?;
+                println!(
+                    "wrote a random-weight ESM-2 {} to {} ({:.2} GB, fp32) in {:.1} s",
+                    args.shape,
+                    dir.display(),
+                    bytes as f64 / 1e9,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            // The load's own peak, not the writer's.
+            super::reset_peak_rss();
+            let started = Instant::now();
+            let model = Esm2::load(dir, &device, precision)?;
+            let loaded = model.config();
+            if (loaded.num_hidden_layers, loaded.hidden_size)
+                != (config.num_hidden_layers, config.hidden_size)
+            {
+                anyhow::bail!(
+                    "{} holds an ESM-2 of {} layers of width {}, not the {} shape; give the \
+                     --shape it was written with, or another --model-file directory",
+                    dir.display(),
+                    loaded.num_hidden_layers,
+                    loaded.hidden_size,
+                    args.shape
+                );
+            }
+            println!(
+                "ESM-2 from {} ({} layers, hidden {}), {precision} on {}: loaded in {:.1} s",
+                dir.display(),
+                loaded.num_hidden_layers,
+                loaded.hidden_size,
+                args.run.device,
+                started.elapsed().as_secs_f64()
+            );
+            model
+        }
+    };
     let weight_bytes =
         (params + config.vocab_size * config.hidden_size) * precision.dtype().size_in_bytes();
-    println!(
-        "ESM-2 {} ({} layers, hidden {}, {:.1} M layer parameters), {precision:?} on {}: built in {build_s:.1} s",
-        args.shape,
-        config.num_hidden_layers,
-        config.hidden_size,
-        params as f64 / 1e6,
-        args.run.device
-    );
     if device.is_cpu() {
         let rss = super::peak_rss_bytes();
         println!(
@@ -155,7 +200,7 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
             "--budget".into(),
             args.budget.to_string(),
             "--dtype".into(),
-            super::dtype_flag(precision).into(),
+            precision.name().into(),
             "--device".into(),
             super::torch_device(&device).into(),
         ],

@@ -329,7 +329,7 @@ fn measure(
     }
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json"))?)?;
-    let frames = record["summary"][2]
+    let frames = record["summary"]["frames"]
         .as_u64()
         .context("run.json: no summary")?;
     let wall = record["seconds"]["wall"].as_f64().unwrap_or(wall_outside);

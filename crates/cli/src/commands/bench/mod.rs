@@ -4,6 +4,7 @@ mod dnabert;
 mod engine;
 mod esm2;
 mod flow;
+mod model_file;
 mod seq;
 
 use anyhow::{bail, Context, Result};
@@ -36,13 +37,10 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-/// The `--dtype` value the PyTorch reference scripts take for a precision.
-pub fn dtype_flag(precision: Precision) -> &'static str {
-    match precision {
-        Precision::F32 => "fp32",
-        Precision::F16 => "fp16",
-        Precision::BF16 => "bf16",
-    }
+/// Starts the peak-resident-memory count again from what is resident now (Linux's
+/// `clear_refs` 5), so a measurement does not include an earlier phase's peak; whether it could.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Runs a PyTorch reference script with `args` plus `--json FILE` and returns that JSON.
@@ -139,11 +137,8 @@ impl Table {
 pub fn device_and_precision(
     run: &crate::args::BenchDeviceArgs,
 ) -> Result<(candle_core::Device, Precision)> {
-    let device = virnucpro_models::parse_device(&run.device)?;
-    let precision = match &run.precision {
-        Some(p) => p.parse::<Precision>()?,
-        None => Precision::default_for(&device),
-    };
+    let device = run.device.open_one()?;
+    let precision = run.precision.resolve(&device);
     Ok((device, precision))
 }
 
