@@ -19,6 +19,7 @@ use hdf5::types::VarLenUnicode;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{EngineError, Result};
+use crate::h5_file::{id_string, AtomicH5};
 
 /// Why a checkpoint was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,19 +187,20 @@ fn h5err<'a>(path: &'a Path, action: &'static str) -> impl Fn(hdf5::Error) -> En
     move |e| EngineError::file(path, action, e)
 }
 
+/// An attribute string this crate makes (hex fingerprints and checksums, model and dtype
+/// names), none of which can hold a NUL byte. Ids go through [`id_string`] instead.
 fn unicode(s: &str) -> VarLenUnicode {
-    // Ids come from FASTA headers up to the first whitespace and never hold a NUL byte.
     s.parse().unwrap_or_default()
 }
 
-/// Writes `rows` with `meta` to `path` atomically: a temporary file in the same directory,
-/// fsync, rename, fsync of the directory.
+/// Writes `rows` with `meta` to `path` atomically ([`AtomicH5`]: a temporary file in the same
+/// directory, fsync, rename, fsync of the directory).
 pub fn write(path: &Path, rows: &Rows, dim: usize, meta: &Metadata) -> Result<()> {
     if rows.values.len() != rows.len() * dim
         || rows.indices.len() != rows.len()
         || rows.hashes.len() != rows.len()
     {
-        return Err(EngineError::Integrity(format!(
+        return Err(EngineError::InvalidRequest(format!(
             "refusing to write {}: {} ids, {} indices, {} hashes, {} floats for width {dim}",
             path.display(),
             rows.len(),
@@ -207,26 +209,26 @@ pub fn write(path: &Path, rows: &Rows, dim: usize, meta: &Metadata) -> Result<()
             rows.values.len()
         )));
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| EngineError::file(dir, "cannot create", e))?;
-    let temp = virnucpro_seq::output::temp_file_in(dir, ".batch.")
-        .map_err(|e| EngineError::file(dir, "cannot create a temporary file in", e))?;
-    {
-        let file = hdf5::File::create(temp.path()).map_err(h5err(path, "cannot create"))?;
-        write_contents(&file, rows, dim, meta).map_err(h5err(path, "cannot write"))?;
-        // No dataset handle outlives `write_contents`, so flush and close report every error.
-        file.flush().map_err(h5err(path, "cannot write"))?;
-        file.close().map_err(h5err(path, "cannot close"))?;
-    }
-    virnucpro_seq::output::persist_synced(temp, path)?;
-    Ok(())
+    let ids = rows
+        .ids
+        .iter()
+        .map(|id| id_string(id, path))
+        .collect::<Result<Vec<VarLenUnicode>>>()?;
+    let out = AtomicH5::create(path)?;
+    write_contents(out.file(), &ids, rows, dim, meta).map_err(h5err(path, "cannot write"))?;
+    // No dataset handle outlives `write_contents`, so the commit's flush and close report
+    // every error.
+    out.commit(|_| Ok(()))
 }
 
-fn write_contents(file: &hdf5::File, rows: &Rows, dim: usize, meta: &Metadata) -> hdf5::Result<()> {
-    let ids: Vec<VarLenUnicode> = rows.ids.iter().map(|s| unicode(s)).collect();
-    file.new_dataset_builder()
-        .with_data(ids.as_slice())
-        .create("ids")?;
+fn write_contents(
+    file: &hdf5::File,
+    ids: &[VarLenUnicode],
+    rows: &Rows,
+    dim: usize,
+    meta: &Metadata,
+) -> hdf5::Result<()> {
+    file.new_dataset_builder().with_data(ids).create("ids")?;
     file.new_dataset_builder()
         .with_data(rows.indices.as_slice())
         .create("indices")?;

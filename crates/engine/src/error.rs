@@ -62,9 +62,18 @@ pub enum EngineError {
     /// Every model worker failed; the run cannot go on.
     #[error("every model worker failed, so the run stopped (finished batches are checkpointed; rerun to resume):\n  {}", .0.join("\n  "))]
     WorkersFailed(Vec<String>),
-    /// An internal invariant broke (a sequence missing or repeated in the output).
+    /// Data is damaged or inconsistent: a sequence missing from or repeated in the
+    /// checkpoints, a checkpoint naming a position beyond the input, an output that fails its
+    /// check after writing.
     #[error("{0}")]
     Integrity(String),
+    /// A model broke its contract: it panicked, or returned the wrong number of values.
+    #[error("{0}")]
+    ModelFailed(String),
+    /// The engine was asked for something it cannot do as asked (no worker, workers holding
+    /// different models, rows and widths that do not fit): a bug in the caller, not in the data.
+    #[error("{0}")]
+    InvalidRequest(String),
 }
 
 impl EngineError {

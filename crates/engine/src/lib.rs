@@ -13,6 +13,7 @@ pub mod error;
 pub mod fault;
 pub mod file_hash;
 pub mod fingerprint;
+pub mod h5_file;
 pub mod lock;
 pub mod model;
 pub mod model_kind;

@@ -6,6 +6,7 @@ use hdf5::types::VarLenUnicode;
 
 use crate::checkpoint::{self, Metadata};
 use crate::error::{EngineError, Result};
+use crate::h5_file::{id_string, AtomicH5};
 
 /// One row's share of [`merge`]'s check: a hash of its position, id and values. Rows are
 /// summed (wrapping), so the order they are written in does not matter.
@@ -73,15 +74,10 @@ pub fn merge(
 ) -> Result<()> {
     let total = total as usize;
     let mut ids: Vec<Option<String>> = vec![None; total];
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let temp = virnucpro_seq::output::temp_file_in(&dir, ".embeddings.")
-        .map_err(|e| EngineError::file(&dir, "cannot create a temporary file in", e))?;
     let h5 = |e: hdf5::Error| EngineError::file(output, "cannot write", e);
+    let out = AtomicH5::create(output)?;
     {
-        let file = hdf5::File::create(temp.path()).map_err(h5)?;
+        let file = out.file();
         let builder = file.new_dataset::<f32>();
         let builder = if total > 0 {
             builder.chunk((total.min(1024), dim.max(1)))
@@ -132,7 +128,7 @@ pub fn merge(
                     slab.extend_from_slice(values);
                 }
                 let view = ndarray::ArrayView2::from_shape((end - r, dim), &slab)
-                    .map_err(|e| EngineError::Integrity(e.to_string()))?;
+                    .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
                 embeddings
                     .write_slice(view, ndarray::s![start..start + (end - r), ..])
                     .map_err(h5)?;
@@ -146,10 +142,10 @@ pub fn merge(
                 checkpoints.display()
             )));
         }
-        let names: Vec<VarLenUnicode> = ids
+        let names = ids
             .into_iter()
-            .map(|s| s.unwrap_or_default().parse().unwrap_or_default())
-            .collect();
+            .map(|s| id_string(&s.unwrap_or_default(), output))
+            .collect::<Result<Vec<VarLenUnicode>>>()?;
         file.new_dataset_builder()
             .with_data(names.as_slice())
             .create("ids")
@@ -158,19 +154,12 @@ pub fn merge(
             batch_idx: checkpoints_read,
             ..meta.clone()
         };
-        checkpoint::write_attributes(&file, &meta, total as u64).map_err(h5)?;
-        // Flushed while every handle is open: HDF5 writes its cached chunks and buffers out
-        // here and reports a full disk; a handle closed first would write them in a drop,
-        // where the error is lost (and the file left with holes).
-        file.flush().map_err(h5)?;
+        checkpoint::write_attributes(file, &meta, total as u64).map_err(h5)?;
+        // While `embeddings` is open, so a full disk is reported (see `h5_file`).
+        out.flush()?;
         drop(embeddings);
-        file.close().map_err(h5)?;
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| EngineError::file(output, "cannot sync", e))?;
-        verify(temp.path(), total, dim, checksum)?;
+        out.commit(|written| verify(written, total, dim, checksum))?;
     }
-    virnucpro_seq::output::persist_synced(temp, output)?;
     Ok(())
 }
 

@@ -138,7 +138,7 @@ pub fn embed_file(
     stop: &StopFlag,
 ) -> Result<Summary> {
     let Some(&encoder) = workers.first() else {
-        return Err(EngineError::Integrity(
+        return Err(EngineError::InvalidRequest(
             "no model worker was given to the run".to_string(),
         ));
     };
@@ -214,7 +214,7 @@ where
     S: Iterator<Item = Result<Item>> + Send,
 {
     let Some(&model) = workers.first() else {
-        return Err(EngineError::Integrity(
+        return Err(EngineError::InvalidRequest(
             "no model worker was given to the run".to_string(),
         ));
     };
@@ -222,7 +222,7 @@ where
         .iter()
         .find(|w| w.name() != model.name() || w.width() != model.width())
     {
-        return Err(EngineError::Integrity(format!(
+        return Err(EngineError::InvalidRequest(format!(
             "the workers hold different models ({} and {})",
             model.name(),
             other.name()

@@ -220,7 +220,7 @@ fn run_splitting(
             Ok(rows)
         }
         Ok(Err(e)) => Err(e),
-        Err(payload) => Err(EngineError::Integrity(format!(
+        Err(payload) => Err(EngineError::ModelFailed(format!(
             "the model panicked: {}",
             panic_message(payload)
         ))),
@@ -255,7 +255,7 @@ pub(crate) fn run(
                 report.sequences += n;
                 report.tokens += tokens;
                 if values.len() != job.ids.len() * model.width() {
-                    let error = EngineError::Integrity(format!(
+                    let error = EngineError::ModelFailed(format!(
                         "{} gave {} floats for {} items of width {}",
                         model.name(),
                         values.len(),

@@ -78,11 +78,43 @@ impl PackedBatch {
     }
 }
 
-/// Runs `embed` on each sequence of `batch` alone and stacks the rows. The rounding of a
-/// matrix product on the CPU depends on how many rows it is given and where a row falls among
-/// them, so this is what makes a sequence's embedding bit-identical whatever batch it is in
-/// (resumes, shards, worker counts and token budgets all batch differently). The cost on the
-/// CPU is small: the products of one sequence are still large enough to run at full speed.
+/// The narrowest layer output for which the CPU's matrix products (the `gemm` crate, through
+/// candle) give each row the same bits whatever rows are beside it.
+///
+/// `gemm` sums each output over `k` in blocks of `kc` that it derives from `k`, its register
+/// tile and the caches, never from the row count, except on two small-shape paths: both output
+/// dimensions at most 64 (`kc = min(k, 512)`), or at most 256 outputs in all (horizontal
+/// kernels). A layer whose outputs are at least 86 wide, given a sequence of at least 3 tokens
+/// (`<cls>`, a residue, `<eos>`), is on neither path whether it gets one sequence or a whole
+/// batch: its rows come out bit-identical either way. Every published ESM-2 and DNABERT-S shape
+/// is at least 320 wide; the tiny test models are not, and run [`one_by_one`].
+/// `models/tests/cpu_batching.rs` checks the equality on a real-width model.
+pub const ROW_INDEPENDENT_WIDTH: usize = 86;
+
+/// How a packed batch runs on the CPU, chosen once when a model is built from the width of its
+/// narrowest layer output (see [`ROW_INDEPENDENT_WIDTH`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuBatching {
+    /// The linear layers take every token of the batch at once (attention is per sequence).
+    Whole,
+    /// Each sequence runs alone ([`one_by_one`]).
+    OneByOne,
+}
+
+impl CpuBatching {
+    /// The batching for a model whose narrowest layer output is `narrowest` wide.
+    pub fn for_width(narrowest: usize) -> Self {
+        if narrowest >= ROW_INDEPENDENT_WIDTH {
+            CpuBatching::Whole
+        } else {
+            CpuBatching::OneByOne
+        }
+    }
+}
+
+/// Runs `embed` on each sequence of `batch` alone and stacks the rows, so a sequence's
+/// embedding is bit-identical whatever batch it is in (resumes, shards, worker counts and
+/// token budgets all batch differently) for models too narrow for [`CpuBatching::Whole`].
 pub fn one_by_one(
     batch: &PackedBatch,
     embed: impl Fn(&PackedBatch) -> Result<candle_core::Tensor>,

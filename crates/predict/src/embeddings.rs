@@ -1,11 +1,11 @@
 //! `embeddings.h5` (with `--save-embeddings`): `ids`, `dnabert` `[n, 768]` and `esm2`
 //! `[n, 2560]` (float32), written a slab at a time as the rows come, under a temporary name
-//! until it is complete.
+//! until it is complete ([`AtomicH5`]).
 
 use std::path::{Path, PathBuf};
 
 use hdf5::types::VarLenUnicode;
-use tempfile::NamedTempFile;
+use virnucpro_engine::h5_file::{id_string, AtomicH5};
 use virnucpro_engine::output::Embeddings;
 
 use crate::error::{PredictError, Result};
@@ -16,8 +16,7 @@ const SLAB_ROWS: usize = 1024;
 /// An `embeddings.h5` being written, row by row, in order.
 pub struct EmbeddingsWriter {
     path: PathBuf,
-    temp: NamedTempFile,
-    file: hdf5::File,
+    out: AtomicH5,
     datasets: [hdf5::Dataset; 3],
     dims: [usize; 2],
     total: usize,
@@ -29,11 +28,9 @@ pub struct EmbeddingsWriter {
 impl EmbeddingsWriter {
     /// Starts `path` for `total` rows of DNABERT-S (`dnabert_dim`) and ESM-2 (`esm_dim`) floats.
     pub fn create(path: &Path, total: usize, dnabert_dim: usize, esm_dim: usize) -> Result<Self> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let temp = virnucpro_seq::output::temp_file_in(dir, ".embeddings.")
-            .map_err(|e| PredictError::file(path, e))?;
         let h5 = |e: hdf5::Error| PredictError::file(path, e);
-        let file = hdf5::File::create(temp.path()).map_err(h5)?;
+        let out = AtomicH5::create(path)?;
+        let file = out.file();
         let ids = {
             let b = file.new_dataset::<VarLenUnicode>();
             let b = if total > 0 {
@@ -59,8 +56,7 @@ impl EmbeddingsWriter {
         ];
         Ok(EmbeddingsWriter {
             path: path.to_path_buf(),
-            temp,
-            file,
+            out,
             datasets,
             dims: [dnabert_dim, esm_dim],
             total,
@@ -72,15 +68,7 @@ impl EmbeddingsWriter {
 
     /// Adds the next row.
     pub fn push(&mut self, id: &str, dnabert: &[f32], esm: &[f32]) -> Result<()> {
-        let id: VarLenUnicode = id.parse().map_err(|_| {
-            PredictError::file(
-                &self.path,
-                format!(
-                    "the id '{}' cannot be stored (it holds a NUL byte)",
-                    id.escape_debug()
-                ),
-            )
-        })?;
+        let id = id_string(id, &self.path)?;
         if dnabert.len() != self.dims[0] || esm.len() != self.dims[1] {
             return Err(PredictError::file(
                 &self.path,
@@ -134,18 +122,11 @@ impl EmbeddingsWriter {
                 format!("{} of {} rows written", self.written, self.total),
             ));
         }
-        let EmbeddingsWriter {
-            path,
-            temp,
-            file,
-            datasets,
-            ..
-        } = self;
+        // While the datasets are open, so a full disk is reported (see `h5_file`).
+        self.out.flush()?;
+        let EmbeddingsWriter { out, datasets, .. } = self;
         drop(datasets);
-        file.flush()
-            .and_then(|()| file.close())
-            .map_err(|e| PredictError::file(&path, e))?;
-        virnucpro_seq::output::persist_synced(temp, &path)?;
+        out.commit(|_| Ok(()))?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::DnabertConfig;
-use crate::batch::{one_by_one, PackedBatch, PaddedBatch};
+use crate::batch::{one_by_one, CpuBatching, PackedBatch, PaddedBatch};
 use crate::error::{ModelError, Result};
 use crate::layers::{activation, alibi, attention, weights, weights::Weights};
 use crate::pooling;
@@ -52,6 +52,8 @@ pub struct Dnabert {
     slopes: Vec<f32>,
     device: Device,
     dtype: DType,
+    /// How packed batches run on the CPU, chosen from the layer widths.
+    cpu_batching: CpuBatching,
 }
 
 impl Dnabert {
@@ -104,7 +106,9 @@ impl Dnabert {
             })
             .collect::<Result<Vec<_>>>()?;
         let slopes = alibi::slopes(config.num_attention_heads);
+        let cpu_batching = CpuBatching::for_width(config.hidden_size.min(config.intermediate_size));
         Ok(Dnabert {
+            cpu_batching,
             config,
             word,
             token_type0,
@@ -197,11 +201,11 @@ impl Dnabert {
         pooling::mean_rows(&flat, &spans)
     }
 
-    /// As [`Dnabert::embed_padded`], for a packed batch. On the CPU each sequence runs alone,
-    /// so its row is bit-identical whatever else is in the batch ([`one_by_one`]); on a GPU the
-    /// batch runs at once and a row depends on its neighbours only through rounding.
+    /// As [`Dnabert::embed_padded`], for a packed batch. On the CPU a row is bit-identical
+    /// whatever else is in the batch ([`CpuBatching`]); on a GPU the batch runs at once and a
+    /// row depends on its neighbours only through rounding.
     pub fn embed_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
-        if self.device.is_cpu() && batch.len() > 1 {
+        if self.device.is_cpu() && batch.len() > 1 && self.cpu_batching == CpuBatching::OneByOne {
             return one_by_one(batch, |single| self.embed_packed(single));
         }
         let hidden = self.forward_packed(batch)?;

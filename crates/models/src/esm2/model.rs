@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::Esm2Config;
-use crate::batch::{one_by_one, PackedBatch, PaddedBatch};
+use crate::batch::{one_by_one, CpuBatching, PackedBatch, PaddedBatch};
 use crate::error::{ModelError, Result};
 use crate::layers::{activation, attention, rotary, rotary::Rotary, weights, weights::Weights};
 use crate::pooling;
@@ -55,6 +55,8 @@ pub struct Esm2 {
     rotary: Rotary,
     device: Device,
     dtype: DType,
+    /// How packed batches run on the CPU, chosen from the layer widths.
+    cpu_batching: CpuBatching,
 }
 
 impl Esm2 {
@@ -110,7 +112,9 @@ impl Esm2 {
             .collect::<Result<Vec<_>>>()?;
         let final_norm = candle_nn::layer_norm(h, eps, vb.pp("encoder.emb_layer_norm_after"))?;
         let rotary = Rotary::new(config.head_dim());
+        let cpu_batching = CpuBatching::for_width(config.hidden_size.min(config.intermediate_size));
         Ok(Esm2 {
+            cpu_batching,
             config,
             embed,
             layers,
@@ -213,11 +217,11 @@ impl Esm2 {
         pooling::mean_rows(&flat, &spans)
     }
 
-    /// As [`Esm2::embed_padded`], for a packed batch. On the CPU each sequence runs alone, so
-    /// its row is bit-identical whatever else is in the batch ([`one_by_one`]); on a GPU the
-    /// batch runs at once.
+    /// As [`Esm2::embed_padded`], for a packed batch. On the CPU a row is bit-identical
+    /// whatever else is in the batch ([`CpuBatching`]); on a GPU the batch runs at once and a
+    /// row depends on its neighbours only through rounding.
     pub fn embed_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
-        if self.device.is_cpu() && batch.len() > 1 {
+        if self.device.is_cpu() && batch.len() > 1 && self.cpu_batching == CpuBatching::OneByOne {
             return one_by_one(batch, |single| self.embed_packed(single));
         }
         let hidden = self.forward_packed(batch)?;

@@ -85,7 +85,7 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
     if device.is_cpu() {
         let rss = super::peak_rss_bytes();
         println!(
-            "weights {:.2} GB, peak resident memory {:.2} GB ({:.2}x the weights)",
+            "weights {:.2} GB, peak resident memory after building or loading {:.2} GB ({:.2}x the weights)",
             weight_bytes as f64 / 1e9,
             rss as f64 / 1e9,
             rss as f64 / weight_bytes as f64
@@ -152,6 +152,14 @@ pub fn run(args: BenchEsm2Args) -> Result<()> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    if device.is_cpu() {
+        let rss = super::peak_rss_bytes();
+        println!(
+            "peak resident memory, loading and running: {:.2} GB ({:.2}x the weights)",
+            rss as f64 / 1e9,
+            rss as f64 / weight_bytes as f64
+        );
+    }
     if let Some((_, total)) = device_memory(&device) {
         println!(
             "GPU memory in use (driver view, sampled after each batch): peak {:.2} GB of {:.2} GB \
