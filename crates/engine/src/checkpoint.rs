@@ -300,62 +300,111 @@ pub struct Loaded {
 /// The datasets that can hold a checkpoint's rows.
 const OUTPUTS: [&str; 2] = ["embeddings", "scores"];
 
+/// What makes a checkpoint unusable: a torn or damaged file, found by [`read`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Damage {
+    /// Not an HDF5 file (torn while written, or overwritten).
+    #[error("cannot open as HDF5 ({0})")]
+    NotHdf5(String),
+    /// An attribute or dataset is missing or unreadable.
+    #[error("{part}: {reason}")]
+    Unreadable {
+        /// `attribute NAME`, `dataset NAME` or `rows`.
+        part: String,
+        /// The HDF5 library's reason.
+        reason: String,
+    },
+    /// Neither rows dataset is there.
+    #[error("no rows dataset ({})", OUTPUTS.join(" or "))]
+    NoRows,
+    /// The rows are not `ids x width`.
+    #[error("rows have shape {found:?}, expected [{ids}, {width}]")]
+    Shape {
+        /// The rows dataset's shape.
+        found: Vec<usize>,
+        /// Ids in the file.
+        ids: usize,
+        /// Floats a row should hold.
+        width: usize,
+    },
+    /// Ids, positions and hashes disagree in number.
+    #[error("{ids} ids but {indices} indices and {hashes} hashes")]
+    Counts {
+        /// Ids.
+        ids: usize,
+        /// Input positions.
+        indices: usize,
+        /// Item hashes.
+        hashes: usize,
+    },
+    /// A row holds NaN or infinity.
+    #[error("rows hold NaN or infinity")]
+    NotFinite,
+    /// The content checksum does not match the content.
+    #[error("content checksum mismatch: the file was altered or damaged")]
+    Checksum,
+}
+
 /// The rows dataset of an open checkpoint.
-fn values_dataset(file: &hdf5::File) -> std::result::Result<hdf5::Dataset, String> {
+fn values_dataset(file: &hdf5::File) -> std::result::Result<hdf5::Dataset, Damage> {
     OUTPUTS
         .iter()
         .find_map(|name| file.dataset(name).ok())
-        .ok_or_else(|| format!("no rows dataset ({})", OUTPUTS.join(" or ")))
+        .ok_or(Damage::NoRows)
 }
 
 /// Reads a checkpoint and checks it: every dataset present, as many ids as indices as hashes
-/// as rows, rows of `dim` floats, no NaN or infinity, the content checksum. `Err(reason)`
-/// marks a torn or corrupt file.
-pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, String> {
-    let file = hdf5::File::open(path).map_err(|e| format!("cannot open as HDF5 ({e})"))?;
-    let attr_str = |name: &str| -> std::result::Result<String, String> {
+/// as rows, rows of `dim` floats, no NaN or infinity, the content checksum. [`Damage`] marks a
+/// torn or corrupt file.
+pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, Damage> {
+    let file = hdf5::File::open(path).map_err(|e| Damage::NotHdf5(e.to_string()))?;
+    let unreadable = |part: &str, e: hdf5::Error| Damage::Unreadable {
+        part: part.to_string(),
+        reason: e.to_string(),
+    };
+    let attr_str = |name: &str| -> std::result::Result<String, Damage> {
         file.attr(name)
             .and_then(|a| a.read_scalar::<VarLenUnicode>())
             .map(|v| v.as_str().to_string())
-            .map_err(|e| format!("attribute {name}: {e}"))
+            .map_err(|e| unreadable(&format!("attribute {name}"), e))
     };
     let batch_idx = file
         .attr("batch_idx")
         .and_then(|a| a.read_scalar::<u64>())
-        .map_err(|e| format!("attribute batch_idx: {e}"))?;
+        .map_err(|e| unreadable("attribute batch_idx", e))?;
     let model_fingerprint = attr_str("model_fingerprint")?;
     let input_fingerprint = attr_str("input_fingerprint")?;
     let ids: Vec<VarLenUnicode> = file
         .dataset("ids")
         .and_then(|d| d.read_raw())
-        .map_err(|e| format!("dataset ids: {e}"))?;
+        .map_err(|e| unreadable("dataset ids", e))?;
     let indices: Vec<u64> = file
         .dataset("indices")
         .and_then(|d| d.read_raw())
-        .map_err(|e| format!("dataset indices: {e}"))?;
+        .map_err(|e| unreadable("dataset indices", e))?;
     let hashes: Vec<u64> = file
         .dataset("item_hashes")
         .and_then(|d| d.read_raw())
-        .map_err(|e| format!("dataset item_hashes: {e}"))?;
+        .map_err(|e| unreadable("dataset item_hashes", e))?;
     let emb = values_dataset(&file)?;
     let shape = emb.shape();
     if shape != [ids.len(), dim] {
-        return Err(format!(
-            "rows have shape {shape:?}, expected [{}, {dim}]",
-            ids.len()
-        ));
+        return Err(Damage::Shape {
+            found: shape,
+            ids: ids.len(),
+            width: dim,
+        });
     }
     if indices.len() != ids.len() || hashes.len() != ids.len() {
-        return Err(format!(
-            "{} ids but {} indices and {} hashes",
-            ids.len(),
-            indices.len(),
-            hashes.len()
-        ));
+        return Err(Damage::Counts {
+            ids: ids.len(),
+            indices: indices.len(),
+            hashes: hashes.len(),
+        });
     }
-    let values: Vec<f32> = emb.read_raw().map_err(|e| format!("rows: {e}"))?;
+    let values: Vec<f32> = emb.read_raw().map_err(|e| unreadable("rows", e))?;
     if values.iter().any(|v| !v.is_finite()) {
-        return Err("rows hold NaN or infinity".into());
+        return Err(Damage::NotFinite);
     }
     let rows = Rows {
         ids: ids.iter().map(|s| s.as_str().to_string()).collect(),
@@ -366,7 +415,7 @@ pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, String> {
     if attr_str("content_checksum")?
         != rows.content_checksum(batch_idx, &model_fingerprint, &input_fingerprint)
     {
-        return Err("content checksum mismatch: the file was altered or damaged".into());
+        return Err(Damage::Checksum);
     }
     Ok(Loaded {
         batch_idx,
@@ -442,7 +491,7 @@ impl OpenCheckpoint {
         let ds = |name: &str| file.dataset(name).map_err(|e| bad(format!("{name}: {e}")));
         let ids = ds("ids")?;
         let indices = ds("indices")?;
-        let values = values_dataset(&file).map_err(bad)?;
+        let values = values_dataset(&file).map_err(|e| bad(e.to_string()))?;
         let len = ids.shape().first().copied().unwrap_or(0);
         if values.shape() != [len, width] || indices.shape() != [len] {
             return Err(bad(format!(
@@ -589,6 +638,6 @@ mod tests {
                 .unwrap();
         }
         let reason = read(&path, 2).unwrap_err();
-        assert!(reason.contains("checksum"), "{reason}");
+        assert_eq!(reason, Damage::Checksum, "{reason}");
     }
 }

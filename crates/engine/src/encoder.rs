@@ -1,8 +1,13 @@
 //! The engine's view of an embedding model: tokenise one sequence, embed a batch of them.
-//! One small trait, so batching, devices and checkpoints know nothing of either network.
+//! One small trait, so batching, devices and checkpoints know nothing of either network, and one
+//! generic adapter ([`ModelEncoder`]) that puts any [`EmbeddingModel`] behind it.
+
+use std::path::Path;
 
 use candle_core::Device;
-use virnucpro_models::{DnaTokenizer, Dnabert, Esm2, EsmAlphabet, PackedBatch, Precision};
+use virnucpro_models::{
+    Dnabert, EmbeddingModel, Esm2, ModelError, PackedBatch, Precision, SequenceTokenizer,
+};
 
 use crate::error::Result;
 use crate::model_kind::ModelKind;
@@ -19,76 +24,53 @@ pub trait Encoder: Send + Sync {
     fn precision(&self) -> Precision;
     /// The device the model runs on.
     fn device(&self) -> &Device;
-    /// Token ids of one sequence, specials included; `Err` says why it cannot be tokenised.
-    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, String>;
+    /// Token ids of one sequence, specials included; the error says why it cannot be tokenised.
+    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, ModelError>;
     /// Embeddings of a batch, row-major `[batch.len(), dim]`, in the order given.
     fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>>;
 }
 
-/// ESM-2 in the engine: packed batches, residue-mean pooling.
-pub struct Esm2Encoder {
-    model: Esm2,
+/// An [`EmbeddingModel`] and its tokenizer as an [`Encoder`]: packed batches, the model's own
+/// pooling.
+pub struct ModelEncoder<M: EmbeddingModel> {
+    kind: ModelKind,
+    model: M,
+    tokenizer: M::Tokenizer,
     precision: Precision,
 }
 
-impl Esm2Encoder {
-    /// Wraps a loaded model.
-    pub fn new(model: Esm2, precision: Precision) -> Self {
-        Esm2Encoder { model, precision }
-    }
-}
+/// ESM-2 in the engine: proteins, residue-mean pooling.
+pub type Esm2Encoder = ModelEncoder<Esm2>;
+/// DNABERT-S in the engine: nucleotides, mean over all tokens.
+pub type DnabertEncoder = ModelEncoder<Dnabert>;
 
-impl Encoder for Esm2Encoder {
-    fn name(&self) -> &'static str {
-        "esm2"
-    }
-    fn dim(&self) -> usize {
-        self.model.hidden_size()
-    }
-    fn packed(&self) -> bool {
-        true
-    }
-    fn precision(&self) -> Precision {
-        self.precision
-    }
-    fn device(&self) -> &Device {
-        self.model.device()
-    }
-    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, String> {
-        EsmAlphabet.encode(seq).map_err(|e| e.to_string())
-    }
-    fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>> {
-        let batch = PackedBatch::new(batch)?;
-        let pooled = self.model.embed_packed(&batch)?;
-        Ok(pooled
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(virnucpro_models::ModelError::from)?)
-    }
-}
-
-/// DNABERT-S in the engine: packed batches (each embedding independent of its batch
-/// neighbours), mean over all tokens.
-pub struct DnabertEncoder {
-    model: Dnabert,
-    tokenizer: DnaTokenizer,
-    precision: Precision,
-}
-
-impl DnabertEncoder {
-    /// Wraps a loaded model and its tokenizer.
-    pub fn new(model: Dnabert, tokenizer: DnaTokenizer, precision: Precision) -> Self {
-        DnabertEncoder {
+impl<M: EmbeddingModel> ModelEncoder<M> {
+    /// Wraps a loaded model and its tokenizer; `kind` names it in checkpoints.
+    pub fn new(kind: ModelKind, model: M, tokenizer: M::Tokenizer, precision: Precision) -> Self {
+        ModelEncoder {
+            kind,
             model,
             tokenizer,
             precision,
         }
     }
+
+    /// Loads the tokenizer (first: it is the cheap check), then the model, from `dir`.
+    pub fn load(
+        kind: ModelKind,
+        dir: &Path,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
+        let tokenizer = M::load_tokenizer(dir)?;
+        let model = M::load(dir, device, precision)?;
+        Ok(Self::new(kind, model, tokenizer, precision))
+    }
 }
 
-impl Encoder for DnabertEncoder {
+impl<M: EmbeddingModel> Encoder for ModelEncoder<M> {
     fn name(&self) -> &'static str {
-        "dnabert"
+        self.kind.name()
     }
     fn dim(&self) -> usize {
         self.model.hidden_size()
@@ -102,8 +84,8 @@ impl Encoder for DnabertEncoder {
     fn device(&self) -> &Device {
         self.model.device()
     }
-    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, String> {
-        self.tokenizer.encode(seq).map_err(|e| e.to_string())
+    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, ModelError> {
+        self.tokenizer.encode(seq)
     }
     fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>> {
         let batch = PackedBatch::new(batch)?;
@@ -111,30 +93,20 @@ impl Encoder for DnabertEncoder {
         Ok(pooled
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
-            .map_err(virnucpro_models::ModelError::from)?)
+            .map_err(ModelError::from)?)
     }
 }
 
 /// Loads the encoder `kind` from a model directory.
 pub fn load(
     kind: ModelKind,
-    dir: &std::path::Path,
+    dir: &Path,
     device: &Device,
     precision: Precision,
 ) -> Result<Box<dyn Encoder>> {
     Ok(match kind {
-        ModelKind::Esm2 => Box::new(Esm2Encoder::new(
-            Esm2::load(dir, device, precision)?,
-            precision,
-        )),
-        ModelKind::Dnabert => {
-            let tokenizer = DnaTokenizer::from_file(&dir.join("tokenizer.json"))?;
-            Box::new(DnabertEncoder::new(
-                Dnabert::load(dir, device, precision)?,
-                tokenizer,
-                precision,
-            ))
-        }
+        ModelKind::Esm2 => Box::new(Esm2Encoder::load(kind, dir, device, precision)?),
+        ModelKind::Dnabert => Box::new(DnabertEncoder::load(kind, dir, device, precision)?),
     })
 }
 
@@ -142,7 +114,7 @@ pub fn load(
 /// See [`load_each`].
 pub fn load_workers(
     kind: ModelKind,
-    dir: &std::path::Path,
+    dir: &Path,
     devices: &[Device],
     per_device: usize,
     precision: Precision,

@@ -9,14 +9,14 @@ pub enum EngineError {
     #[error(transparent)]
     Input(#[from] virnucpro_seq::SeqError),
     /// A sequence the model cannot tokenise.
-    #[error("{path}: record '{id}': {message}")]
+    #[error("{path}: record '{id}': {reason}")]
     Sequence {
         /// The input file.
         path: PathBuf,
         /// The record.
         id: String,
         /// What is wrong.
-        message: String,
+        reason: Box<TokenizeError>,
     },
     /// The model failed.
     #[error(transparent)]
@@ -85,6 +85,20 @@ impl EngineError {
             message: e.to_string(),
         }
     }
+}
+
+/// Why an item cannot be tokenised.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizeError {
+    /// A sequence holds a letter the model's tokenizer has no token for.
+    #[error(transparent)]
+    Tokenizer(#[from] virnucpro_models::ModelError),
+    /// A sequence is not text.
+    #[error("the sequence is not text (UTF-8): {0}")]
+    NotText(#[from] std::str::Utf8Error),
+    /// The item does not hold the sequences the model reads.
+    #[error("{0}")]
+    WrongShape(&'static str),
 }
 
 /// Result of this crate.

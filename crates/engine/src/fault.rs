@@ -12,7 +12,7 @@ use candle_core::Device;
 use virnucpro_models::{ModelError, Precision};
 
 use crate::encoder::Encoder;
-use crate::error::Result;
+use crate::error::{Result, TokenizeError};
 use crate::model::{Item, Model, Tokens};
 
 /// How the injected failure shows.
@@ -37,12 +37,22 @@ pub struct Fault {
     pub after_batches: u64,
 }
 
+/// A fault written other than `RANK:KIND:AFTER`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}': expected RANK:KIND:AFTER with KIND error, panic or oom")]
+pub struct BadFault(pub String);
+
+/// A [`FAULT_VARIABLE`] that does not hold a fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{FAULT_VARIABLE}={0}")]
+pub struct BadFaultVariable(#[from] pub BadFault);
+
 impl std::str::FromStr for Fault {
-    type Err = String;
+    type Err = BadFault;
 
     /// Parses `RANK:KIND:AFTER`, KIND one of `error`, `panic`, `oom`.
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let usage = || format!("'{s}': expected RANK:KIND:AFTER with KIND error, panic or oom");
+    fn from_str(s: &str) -> std::result::Result<Self, BadFault> {
+        let usage = || BadFault(s.to_string());
         let parts: Vec<&str> = s.split(':').collect();
         let [rank, kind, after] = parts.as_slice() else {
             return Err(usage());
@@ -117,7 +127,7 @@ impl Encoder for Faulty<Box<dyn Encoder>> {
     fn device(&self) -> &Device {
         self.inner.device()
     }
-    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, String> {
+    fn tokenize(&self, seq: &str) -> std::result::Result<Vec<u32>, ModelError> {
         self.inner.tokenize(seq)
     }
     fn embed(&self, batch: &[&[u32]]) -> Result<Vec<f32>> {
@@ -145,7 +155,7 @@ impl<'a> Model for Faulty<Box<dyn Model + 'a>> {
     fn device(&self) -> &Device {
         self.inner.device()
     }
-    fn tokenize(&self, item: &Item) -> std::result::Result<Tokens, String> {
+    fn tokenize(&self, item: &Item) -> std::result::Result<Tokens, TokenizeError> {
         self.inner.tokenize(item)
     }
     fn run(&self, batch: &[&Tokens]) -> Result<Vec<f32>> {
@@ -193,15 +203,12 @@ pub const FAULT_VARIABLE: &str = "VIRNUCPRO_INJECT_FAULT";
 /// The fault asked for in [`FAULT_VARIABLE`], if any. Only builds with the `fault-injection`
 /// feature (the CLI's own tests) read the variable; every other build gets `None`, so no
 /// production run can be made to fail on purpose.
-pub fn from_env() -> std::result::Result<Option<Fault>, String> {
+pub fn from_env() -> std::result::Result<Option<Fault>, BadFaultVariable> {
     if !cfg!(feature = "fault-injection") {
         return Ok(None);
     }
     match std::env::var(FAULT_VARIABLE) {
-        Ok(v) if !v.is_empty() => v
-            .parse()
-            .map(Some)
-            .map_err(|e| format!("{FAULT_VARIABLE}={e}")),
+        Ok(v) if !v.is_empty() => Ok(Some(v.parse()?)),
         _ => Ok(None),
     }
 }

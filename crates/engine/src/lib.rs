@@ -25,8 +25,8 @@ pub mod runner;
 pub mod stop;
 pub mod worker;
 
-pub use encoder::{DnabertEncoder, Encoder, Esm2Encoder};
-pub use error::{EngineError, Result};
+pub use encoder::{DnabertEncoder, Encoder, Esm2Encoder, ModelEncoder};
+pub use error::{EngineError, Result, TokenizeError};
 pub use model::{Embedding, Item, Model, Tokens};
 pub use model_kind::ModelKind;
 pub use progress::{NoProgress, Progress};

@@ -10,7 +10,7 @@ use virnucpro_models::Precision;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::encoder::Encoder;
-use crate::error::Result;
+use crate::error::{Result, TokenizeError};
 
 /// One input item: an id and the sequences the model reads (one for an embedding, a frame's
 /// nucleotides and protein for a prediction).
@@ -63,8 +63,8 @@ pub trait Model: Send + Sync {
     fn precision(&self) -> Precision;
     /// The device the model runs on.
     fn device(&self) -> &Device;
-    /// Token ids of one item; `Err` says why it cannot be tokenised.
-    fn tokenize(&self, item: &Item) -> std::result::Result<Tokens, String>;
+    /// Token ids of one item; the error says why it cannot be tokenised.
+    fn tokenize(&self, item: &Item) -> std::result::Result<Tokens, TokenizeError>;
     /// Rows of a batch, row-major `[batch.len(), width]`, in the order given.
     fn run(&self, batch: &[&Tokens]) -> Result<Vec<f32>>;
 }
@@ -91,7 +91,7 @@ impl Model for Embedding<'_> {
     fn device(&self) -> &Device {
         self.0.device()
     }
-    fn tokenize(&self, item: &Item) -> std::result::Result<Tokens, String> {
+    fn tokenize(&self, item: &Item) -> std::result::Result<Tokens, TokenizeError> {
         let seq = item.seqs.first().map(Vec::as_slice).unwrap_or_default();
         Ok(Tokens(vec![self
             .0

@@ -68,7 +68,7 @@ pub struct Summary {
     pub checkpoints_written: u64,
     /// Checkpoints found torn or corrupt (renamed `*.corrupt`; their sequences recomputed), with
     /// the reason.
-    pub corrupt: Vec<(PathBuf, String)>,
+    pub corrupt: Vec<(PathBuf, checkpoint::Damage)>,
     /// Rows found in more than one checkpoint with the same id and values (a checkpoint copied
     /// under another name, or left by a run with another cadence): kept once.
     pub repeated_rows: u64,
@@ -713,10 +713,10 @@ where
         }
         let tokens = model
             .tokenize(&item)
-            .map_err(|message| EngineError::Sequence {
+            .map_err(|reason| EngineError::Sequence {
                 path: input.to_path_buf(),
                 id: item.id.clone(),
-                message,
+                reason: Box::new(reason),
             })?;
         window_tokens += tokens.cost();
         window.push((item.id, index, hash, tokens));

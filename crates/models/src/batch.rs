@@ -13,7 +13,8 @@ pub struct PackedBatch {
     /// All tokens, sequence after sequence.
     pub token_ids: Vec<u32>,
     /// `[0, l1, l1 + l2, ...]`: sequence `i` is `token_ids[cu_seqlens[i]..cu_seqlens[i + 1]]`.
-    pub cu_seqlens: Vec<usize>,
+    /// `u32`, as variable-length attention kernels take it.
+    pub cu_seqlens: Vec<u32>,
     /// Position of each token inside its sequence (0 at the first token).
     pub positions: Vec<u32>,
 }
@@ -26,7 +27,12 @@ impl PackedBatch {
                 "a batch needs at least one sequence".into(),
             ));
         }
-        let total = sequences.iter().map(|s| s.as_ref().len()).sum();
+        let total: usize = sequences.iter().map(|s| s.as_ref().len()).sum();
+        if u32::try_from(total).is_err() {
+            return Err(ModelError::Input(format!(
+                "a batch of {total} tokens is more than a packed batch can index (2^32 - 1)"
+            )));
+        }
         let mut batch = PackedBatch {
             token_ids: Vec::with_capacity(total),
             cu_seqlens: Vec::with_capacity(sequences.len() + 1),
@@ -42,7 +48,7 @@ impl PackedBatch {
             }
             batch.token_ids.extend_from_slice(seq);
             batch.positions.extend(0..seq.len() as u32);
-            batch.cu_seqlens.push(batch.token_ids.len());
+            batch.cu_seqlens.push(batch.token_ids.len() as u32);
         }
         Ok(batch)
     }
@@ -59,15 +65,20 @@ impl PackedBatch {
 
     /// Length of sequence `i` in tokens.
     pub fn seq_len(&self, i: usize) -> usize {
-        self.cu_seqlens[i + 1] - self.cu_seqlens[i]
+        (self.cu_seqlens[i + 1] - self.cu_seqlens[i]) as usize
+    }
+
+    /// Row of the first token of sequence `i`.
+    pub fn start(&self, i: usize) -> usize {
+        self.cu_seqlens[i] as usize
     }
 
     /// Sequence `i` as a batch of its own.
     pub fn sequence(&self, i: usize) -> PackedBatch {
-        let (start, end) = (self.cu_seqlens[i], self.cu_seqlens[i + 1]);
+        let (start, end) = (self.start(i), self.start(i + 1));
         PackedBatch {
             token_ids: self.token_ids[start..end].to_vec(),
-            cu_seqlens: vec![0, end - start],
+            cu_seqlens: vec![0, (end - start) as u32],
             positions: self.positions[start..end].to_vec(),
         }
     }
@@ -91,30 +102,31 @@ impl PackedBatch {
 /// `models/tests/cpu_batching.rs` checks the equality on a real-width model.
 pub const ROW_INDEPENDENT_WIDTH: usize = 86;
 
-/// How a packed batch runs on the CPU, chosen once when a model is built from the width of its
-/// narrowest layer output (see [`ROW_INDEPENDENT_WIDTH`]).
+/// How a packed batch runs, chosen once when a model is built, from its device and the width of
+/// its narrowest layer output (see [`ROW_INDEPENDENT_WIDTH`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CpuBatching {
-    /// The linear layers take every token of the batch at once (attention is per sequence).
+pub enum Batching {
+    /// The linear layers take every token of the batch at once (attention is per sequence on
+    /// the CPU). On a GPU a row depends on its neighbours only through rounding.
     Whole,
-    /// Each sequence runs alone ([`one_by_one`]).
+    /// Each sequence runs alone ([`one_by_one`]): CPU models too narrow for `Whole`.
     OneByOne,
 }
 
-impl CpuBatching {
-    /// The batching for a model whose narrowest layer output is `narrowest` wide.
-    pub fn for_width(narrowest: usize) -> Self {
-        if narrowest >= ROW_INDEPENDENT_WIDTH {
-            CpuBatching::Whole
+impl Batching {
+    /// The batching for a model on `device` whose narrowest layer output is `narrowest` wide.
+    pub fn for_model(device: &candle_core::Device, narrowest: usize) -> Self {
+        if !device.is_cpu() || narrowest >= ROW_INDEPENDENT_WIDTH {
+            Batching::Whole
         } else {
-            CpuBatching::OneByOne
+            Batching::OneByOne
         }
     }
 }
 
 /// Runs `embed` on each sequence of `batch` alone and stacks the rows, so a sequence's
 /// embedding is bit-identical whatever batch it is in (resumes, shards, worker counts and
-/// token budgets all batch differently) for models too narrow for [`CpuBatching::Whole`].
+/// token budgets all batch differently) for models too narrow for [`Batching::Whole`].
 pub fn one_by_one(
     batch: &PackedBatch,
     embed: impl Fn(&PackedBatch) -> Result<candle_core::Tensor>,

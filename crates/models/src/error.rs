@@ -32,6 +32,14 @@ pub enum ModelError {
         /// What is wrong with it.
         message: String,
     },
+    /// The config describes a setting this implementation does not compute.
+    #[error("{path}: {reason}")]
+    Unsupported {
+        /// The config file.
+        path: PathBuf,
+        /// Which setting, and what would do.
+        reason: Box<Unsupported>,
+    },
     /// The weights do not fit the config (missing tensor, wrong shape, corrupt file).
     #[error("{path}: {message}")]
     Weights {
@@ -67,6 +75,46 @@ impl ModelError {
             message: message.into(),
         }
     }
+}
+
+/// A `config.json` setting that the forward pass does not implement, found when the config is
+/// read, before any weight is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// A named setting has a value the model does not use.
+    #[error("{setting} is '{found}'; {model} uses '{expected}'{hint}")]
+    Setting {
+        /// The config key.
+        setting: &'static str,
+        /// Its value in the file.
+        found: String,
+        /// The model this code implements.
+        model: &'static str,
+        /// The value that model has.
+        expected: &'static str,
+        /// A guess at what the file is, or empty.
+        hint: &'static str,
+    },
+    /// The `architectures` entry names another network.
+    #[error("architecture '{0}' is not DNABERT-S's BertModel")]
+    Architecture(String),
+    /// The width does not split into the heads.
+    #[error("hidden_size {hidden} is not a multiple of num_attention_heads {heads}")]
+    Heads {
+        /// `hidden_size`.
+        hidden: usize,
+        /// `num_attention_heads`.
+        heads: usize,
+    },
+    /// Rotary embeddings rotate pairs of dimensions.
+    #[error("the head dimension must be even for rotary embeddings")]
+    OddHeadDim,
+    /// The vocabulary cannot hold the ESM alphabet.
+    #[error("vocab_size {0} is smaller than the ESM alphabet (33)")]
+    SmallVocabulary(usize),
+    /// A switch the model does not have, described in full.
+    #[error("{0}")]
+    Feature(&'static str),
 }
 
 /// Result of this crate.

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use candle_core::Device;
 use common::*;
-use virnucpro_models::{Classifier, Dnabert, Esm2, ModelError, Precision};
+use virnucpro_models::{Classifier, Dnabert, EmbeddingModel, Esm2, ModelError, Precision};
 
 fn copy(src: &Path, dst: &Path, files: &[&str]) {
     for f in files {

@@ -1,12 +1,15 @@
-//! On the CPU a packed batch of a real-width model runs whole (`CpuBatching::Whole`), and each
+//! On the CPU a packed batch of a real-width model runs whole (`Batching::Whole`), and each
 //! sequence's embedding must still be bit-identical to the sequence run alone, in any batch,
 //! in any order: resumes, shards, workers and token budgets all batch differently. The widths
 //! here are the published ones (ESM-2 150M: 640 wide, feed-forward 2560; DNABERT-S: 768 and
 //! 3072), so every matrix product sums over more than 512 terms in blocks, as the real models do;
-//! two layers keep the test fast.
+//! two layers keep the test fast. The 40 sequences at once are about 2,600 tokens, so their
+//! feed-forwards run in row blocks (`layers/row_blocks.rs`), which must not change a bit either.
 
 use candle_core::Device;
-use virnucpro_models::{Dnabert, DnabertConfig, Esm2, Esm2Config, PackedBatch, Precision};
+use virnucpro_models::{
+    Dnabert, DnabertConfig, EmbeddingModel, Esm2, Esm2Config, PackedBatch, Precision,
+};
 
 /// A small reproducible generator (xorshift64*) for the test's token ids.
 struct Rng(u64);

@@ -4,7 +4,9 @@ mod common;
 
 use candle_core::Device;
 use common::*;
-use virnucpro_models::{DnaTokenizer, Dnabert, PackedBatch, PaddedBatch, Precision};
+use virnucpro_models::{
+    DnaTokenizer, Dnabert, EmbeddingModel, PackedBatch, PaddedBatch, Precision,
+};
 
 #[test]
 fn tokenizer_matches_the_python_tokenizer() {

@@ -4,7 +4,7 @@ mod common;
 
 use candle_core::Device;
 use common::*;
-use virnucpro_models::{Esm2, EsmAlphabet, PackedBatch, PaddedBatch, Precision};
+use virnucpro_models::{EmbeddingModel, Esm2, EsmAlphabet, PackedBatch, PaddedBatch, Precision};
 
 /// The model, reference sequences, their token ids and the reference tensors.
 struct Golden {

@@ -39,7 +39,9 @@ use crate::shard::{self, Shard, ShardRecord};
 /// The record ledger in `intermediates` (see [`crate::ledger`]).
 const LEDGER: &str = "records.gz";
 
-/// Runs (or resumes) a prediction.
+/// Runs (or resumes) a prediction: describe the run, stop early if this very run finished
+/// before, load the models, score every frame in one pass over the input, write the result
+/// files from the checkpoints, and record the run as complete.
 pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Result<Summary> {
     let started = Instant::now();
     let out = &req.out_dir;
@@ -48,11 +50,91 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     // One run at a time in OUT_DIR, from the first read of its record to the last write.
     let _lock = virnucpro_engine::lock::DirLock::acquire(out)?;
     let work = out.join("intermediates");
-    let checkpoints = work.join("checkpoints");
+    let record_path = out.join(RUN_RECORD);
 
+    let (mut record, fingerprint_seconds) = describe_run(req, reporter)?;
+    if let Some(done) = finished_before(req, &record, &record_path)? {
+        return Ok(done);
+    }
+    if req.force_restart {
+        start_over(out, &work)?;
+    }
+
+    // Every model is loaded before anything is written, so a broken one stops the run here.
+    let scorers = load_scorers(req)?;
+    let widths = (scorers[0].dnabert_dim(), scorers[0].esm_dim());
+    let workers: Vec<Box<dyn Model>> = scorers
+        .into_iter()
+        .map(|w| Box::new(w) as Box<dyn Model>)
+        .collect();
+    let workers = fault::inject_models(workers, req.fault);
+    let workers: Vec<&dyn Model> = workers.iter().map(|w| w.as_ref()).collect();
+    write_record(&record_path, &record)?;
+    std::fs::create_dir_all(&work)
+        .map_err(|e| PredictError::file(&work, format!("cannot create: {e}")))?;
+
+    let scored = score_frames(req, &workers, &mut record, &work, reporter, stop)?;
+    let mut summary = Summary {
+        stage_seconds: vec![("fingerprint".into(), fingerprint_seconds)],
+        ..Summary::default()
+    };
+    report_scoring(req, reporter, &scored, started, &mut summary);
+
+    let writing = Instant::now();
+    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
+    let keep_embeddings = req.save_embeddings.then_some(widths);
+    let written = write_results(
+        req,
+        &work,
+        &scored,
+        workers[0].width(),
+        keep_embeddings,
+        stop,
+    )?;
+    if written.duplicates > 0 {
+        reporter.warn(&format!(
+            "{} frame(s) were in two checkpoints with the same result; each was used once",
+            written.duplicates
+        ));
+    }
+    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu;
+    let secs = writing.elapsed().as_secs_f64();
+    reporter.stage("write", &format!("{} frames", scored.frames), secs);
+    summary.stage_seconds.push(("write".into(), secs));
+    summary.virus_frames = written.virus_frames;
+    summary.consensus_chunks = written.consensus_chunks;
+    summary.virus_chunks = written.virus_chunks;
+    summary.viral_sequences = written.sequences.viral;
+    summary.unscored_sequences = written.sequences.unscored;
+
+    let engine = &scored.engine;
+    let flow_cpu = engine.feeder_cpu_seconds + engine.writer_cpu_seconds + writing_cpu;
+    tracing::debug!(
+        "CPU outside the models: {:.2} s reading, tokenising and planning, {:.2} s \
+         checkpointing, {writing_cpu:.2} s writing the result files",
+        engine.feeder_cpu_seconds,
+        engine.writer_cpu_seconds
+    );
+    let timings = Timings {
+        wall: started.elapsed().as_secs_f64(),
+        forward: summary.forward_seconds,
+        flow_cpu,
+    };
+    record_complete(req, &record_path, record, &summary, engine, timings)?;
+    if !req.keep_intermediates {
+        std::fs::remove_dir_all(&work)
+            .map_err(|e| PredictError::file(&work, format!("cannot remove: {e}")))?;
+    }
+    Ok(summary)
+}
+
+/// The record of this run as far as it is known before the input is read: its length,
+/// settings and the models' fingerprints (the input's comes with the pass over it), and how
+/// long fingerprinting the models took.
+fn describe_run(req: &Request, reporter: &dyn Reporter) -> Result<(RunRecord, f64)> {
     let hashing = Instant::now();
     let hashes = crate::locate::hash_cache();
-    let mut record = RunRecord {
+    let record = RunRecord {
         input_fingerprint: String::new(),
         length: req.length,
         esm_fingerprint: fingerprint::model_fingerprint(&req.models.esm, &hashes)?,
@@ -69,40 +151,59 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         rename_duplicates: req.duplicates == DuplicateIds::Rename,
         sequence_calls: None,
     };
-    let fingerprint_seconds = hashing.elapsed().as_secs_f64();
+    let seconds = hashing.elapsed().as_secs_f64();
     reporter.stage(
         "fingerprint",
         "whole-content hashes of the model files (remembered between runs)",
-        fingerprint_seconds,
+        seconds,
     );
-    let record_path = out.join(RUN_RECORD);
-    if let Some(previous) = read_record(&record_path)? {
-        if let Some(done) = compare_with_previous(req, &record, &previous)? {
-            if let Some(kraken) = &req.kraken_output {
-                write_kraken(out, kraken)?;
-            }
-            return Ok(done);
+    Ok((record, seconds))
+}
+
+/// `Some` summary when the output directory holds this very run, finished (its Kraken file is
+/// written again if asked); `None` to run or resume; an error for another run's directory.
+fn finished_before(req: &Request, record: &RunRecord, path: &Path) -> Result<Option<Summary>> {
+    let Some(previous) = read_record(path)? else {
+        return Ok(None);
+    };
+    let done = compare_with_previous(req, record, &previous)?;
+    if done.is_some() {
+        if let Some(kraken) = &req.kraken_output {
+            write_kraken(&req.out_dir, kraken)?;
         }
     }
-    if req.force_restart {
-        start_over(out, &work)?;
-    }
+    Ok(done)
+}
 
-    // Every model is loaded before anything is written, so a broken one stops the run here.
-    let workers = load_scorers(req)?;
-    let widths = (workers[0].dnabert_dim(), workers[0].esm_dim());
-    let workers: Vec<Box<dyn Model>> = workers
-        .into_iter()
-        .map(|w| Box::new(w) as Box<dyn Model>)
-        .collect();
-    let workers = fault::inject_models(workers, req.fault);
-    let refs: Vec<&dyn Model> = workers.iter().map(|w| w.as_ref()).collect();
+/// What the one pass over the input left behind.
+struct Scored {
+    /// What the engine did.
+    engine: virnucpro_engine::Summary,
+    /// Kept frames, all checkpointed.
+    frames: u64,
+    /// Records and chunks read.
+    counts: crate::frames::Counts,
+    /// Empty records, left out.
+    skipped: virnucpro_seq::fasta::SkippedRecords,
+    /// Records given a new id.
+    renamed: Vec<virnucpro_seq::Renamed>,
+    /// The record ledger the per-sequence table is made from.
+    ledger: std::path::PathBuf,
+    /// Whether the input is read again for the viral records (a file), or the ledger kept
+    /// them (a stream).
+    reread_input: bool,
+}
 
-    write_record(&record_path, &record)?;
-    std::fs::create_dir_all(&work)
-        .map_err(|e| PredictError::file(&work, format!("cannot create: {e}")))?;
-
-    // The one pass: read, chunk, translate, embed, classify, checkpoint.
+/// The one pass: read, chunk, translate, embed, classify, checkpoint. Every kept frame of the
+/// input ends up in a checkpoint under `work`; `record` gets the input's fingerprint.
+fn score_frames(
+    req: &Request,
+    workers: &[&dyn Model],
+    record: &mut RunRecord,
+    work: &Path,
+    reporter: &dyn Reporter,
+    stop: &StopFlag,
+) -> Result<Scored> {
     let input = virnucpro_seq::fasta::open_input(&req.input)?;
     let reader = FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, input))?
         .with_duplicates(req.duplicates);
@@ -120,19 +221,43 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         force_restart: false,
         keep_checkpoints: true,
     };
-    let model_fingerprint = combined_fingerprint(&record);
     let progress = reporter.embed_progress("predict");
     let (engine, streamed) = virnucpro_engine::run_items(
-        &refs,
+        workers,
         &mut frames,
         &req.input,
-        &checkpoints,
-        &model_fingerprint,
+        &work.join("checkpoints"),
+        &combined_fingerprint(record),
         &options,
         progress.as_ref(),
         stop,
     )?;
     drop(progress);
+    record.input_fingerprint = frames.fingerprint();
+    frames
+        .finish_ledger()
+        .map_err(|e| PredictError::file(&ledger_path, format!("cannot write: {e}")))?;
+    Ok(Scored {
+        skipped: frames.skipped().clone(),
+        counts: frames.counts(),
+        renamed: frames.renamed().to_vec(),
+        engine,
+        frames: streamed.total,
+        ledger: ledger_path,
+        reread_input,
+    })
+}
+
+/// Warns of what the pass found (damaged or repeated checkpoints, empty or renamed records, no
+/// frame at all), reports the stage, and fills the pass's part of `summary`.
+fn report_scoring(
+    req: &Request,
+    reporter: &dyn Reporter,
+    scored: &Scored,
+    started: Instant,
+    summary: &mut Summary,
+) {
+    let engine = &scored.engine;
     for (path, reason) in &engine.corrupt {
         reporter.warn(&format!(
             "unusable checkpoint {} ({reason}): its frames were computed again",
@@ -152,109 +277,98 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
             path.display()
         ));
     }
-    let counts = frames.counts();
-    if frames.skipped().count > 0 {
+    if scored.skipped.count > 0 {
         reporter.warn(&format!(
             "{}: skipped {} empty record(s): {}",
             req.input.display(),
-            frames.skipped().count,
-            frames.skipped().first_ids.join(", ")
+            scored.skipped.count,
+            scored.skipped.first_ids.join(", ")
         ));
     }
-    record.input_fingerprint = frames.fingerprint();
-    frames
-        .finish_ledger()
-        .map_err(|e| PredictError::file(&ledger_path, format!("cannot write: {e}")))?;
-    let renamed = frames.renamed().to_vec();
-    drop(frames);
-    if !renamed.is_empty() {
+    if let Some(first) = scored.renamed.first() {
         reporter.warn(&format!(
             "{} record(s) had an id an earlier record has and were renamed (first: '{}' -> \
              '{}'); the mapping is in {}",
-            renamed.len(),
-            renamed[0].original,
-            renamed[0].new,
-            out.join(RENAMED).display()
+            scored.renamed.len(),
+            first.original,
+            first.new,
+            req.out_dir.join(RENAMED).display()
         ));
     }
-    let mut summary = Summary {
-        sequences: counts.sequences,
-        chunks: counts.chunks,
-        frames: streamed.total,
-        forward_seconds: engine.model_seconds,
-        resumed_frames: engine.resumed,
-        stage_seconds: vec![("fingerprint".into(), fingerprint_seconds)],
-        renamed: renamed.len() as u64,
-        ..Summary::default()
-    };
     let secs = started.elapsed().as_secs_f64();
     reporter.stage(
         "predict",
         &format!(
             "{} sequences -> {} chunks -> {} kept frames ({} from earlier checkpoints), {:.0} \
              frames/s, {:.1} s in the models",
-            counts.sequences,
-            counts.chunks,
-            streamed.total,
+            scored.counts.sequences,
+            scored.counts.chunks,
+            scored.frames,
             engine.resumed,
             engine.computed as f64 / secs.max(1e-9),
             engine.model_seconds
         ),
         secs,
     );
-    reporter.workers("predict", &engine);
-    summary.stage_seconds.push(("predict".into(), secs));
-    if streamed.total == 0 {
+    reporter.workers("predict", engine);
+    if scored.frames == 0 {
         reporter.warn(
             "no frame without a stop codon was found: the result files hold their header only",
         );
     }
+    summary.sequences = scored.counts.sequences;
+    summary.chunks = scored.counts.chunks;
+    summary.frames = scored.frames;
+    summary.forward_seconds = engine.model_seconds;
+    summary.resumed_frames = engine.resumed;
+    summary.renamed = scored.renamed.len() as u64;
+    summary.stage_seconds.push(("predict".into(), secs));
+}
 
-    // The result files, in input order, from the checkpoints.
-    let writing = Instant::now();
-    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
-    let reread = reread_input
+/// Every result file, in input order, from the checkpoints: the per-frame and consensus
+/// results, the per-sequence table, the renamed ids and the Kraken file when asked.
+fn write_results(
+    req: &Request,
+    work: &Path,
+    scored: &Scored,
+    width: usize,
+    embeddings: Option<(usize, usize)>,
+    stop: &StopFlag,
+) -> Result<Written> {
+    let out = &req.out_dir;
+    let reread = scored
+        .reread_input
         .then(|| FastaReader::open_with(&req.input, req.duplicates))
         .transpose()?;
-    let per_sequence = SequenceTable::create(out, &ledger_path, req.min_score, reread)?;
+    let per_sequence = SequenceTable::create(out, &scored.ledger, req.min_score, reread)?;
     let written = write_outputs(
         out,
-        &work,
+        work,
         per_sequence,
-        streamed.total,
-        refs[0].width(),
-        req.save_embeddings.then_some(widths),
+        scored.frames,
+        width,
+        embeddings,
         stop,
     )?;
     if req.duplicates == DuplicateIds::Rename {
-        write_renamed(out, &renamed)?;
+        write_renamed(out, &scored.renamed)?;
     }
     if let Some(kraken) = &req.kraken_output {
         write_kraken(out, kraken)?;
     }
-    if written.duplicates > 0 {
-        reporter.warn(&format!(
-            "{} frame(s) were in two checkpoints with the same result; each was used once",
-            written.duplicates
-        ));
-    }
-    summary.virus_frames = written.virus_frames;
-    summary.consensus_chunks = written.consensus_chunks;
-    summary.virus_chunks = written.virus_chunks;
-    summary.viral_sequences = written.sequences.viral;
-    summary.unscored_sequences = written.sequences.unscored;
-    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu;
-    let flow_cpu = engine.feeder_cpu_seconds + engine.writer_cpu_seconds + writing_cpu;
-    tracing::debug!(
-        "CPU outside the models: {:.2} s reading, tokenising and planning, {:.2} s \
-         checkpointing, {writing_cpu:.2} s writing the result files",
-        engine.feeder_cpu_seconds,
-        engine.writer_cpu_seconds
-    );
-    let secs = writing.elapsed().as_secs_f64();
-    reporter.stage("write", &format!("{} frames", streamed.total), secs);
-    summary.stage_seconds.push(("write".into(), secs));
+    Ok(written)
+}
 
+/// Marks the run complete in `run.json` (and writes `summary.json`): the last write, so a
+/// crash before it resumes rather than reporting a finished run.
+fn record_complete(
+    req: &Request,
+    path: &Path,
+    mut record: RunRecord,
+    summary: &Summary,
+    engine: &virnucpro_engine::Summary,
+    timings: Timings,
+) -> Result<()> {
     record.complete = true;
     record.summary = Some(RunTotals {
         sequences: summary.sequences,
@@ -264,26 +378,17 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         consensus_chunks: summary.consensus_chunks,
         virus_chunks: summary.virus_chunks,
     });
-    record.seconds = Some(Timings {
-        wall: started.elapsed().as_secs_f64(),
-        forward: summary.forward_seconds,
-        flow_cpu,
-    });
+    record.seconds = Some(timings);
     record.sequence_calls = Some(SequenceCallCounts {
         viral: summary.viral_sequences,
         unscored: summary.unscored_sequences,
         renamed: summary.renamed,
     });
     crate::run_summary::write(
-        out,
-        &crate::run_summary::of_run(req, &record, &summary, &engine),
+        &req.out_dir,
+        &crate::run_summary::of_run(req, &record, summary, engine),
     )?;
-    write_record(&record_path, &record)?;
-    if !req.keep_intermediates {
-        std::fs::remove_dir_all(&work)
-            .map_err(|e| PredictError::file(&work, format!("cannot remove: {e}")))?;
-    }
-    Ok(summary)
+    write_record(path, &record)
 }
 
 /// What the previous run in the output directory means for this one: `Some` when it is this

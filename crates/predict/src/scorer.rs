@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use virnucpro_engine::{Encoder, Item, Model, Tokens};
+use virnucpro_engine::{Encoder, Item, Model, TokenizeError, Tokens};
 use virnucpro_models::{Classifier, ModelError, Precision};
 
 /// DNABERT-S + ESM-2 + the classifier on one device.
@@ -84,16 +84,14 @@ impl Model for FrameScorer {
     fn device(&self) -> &Device {
         self.esm.device()
     }
-    fn tokenize(&self, item: &Item) -> Result<Tokens, String> {
+    fn tokenize(&self, item: &Item) -> Result<Tokens, TokenizeError> {
         let [nucleotide, protein] = item.seqs.as_slice() else {
-            return Err("a frame has its nucleotides and its protein".into());
+            return Err(TokenizeError::WrongShape(
+                "a frame has its nucleotides and its protein",
+            ));
         };
-        let protein = self
-            .esm
-            .tokenize(std::str::from_utf8(protein).map_err(|e| e.to_string())?)?;
-        let nucleotide = self
-            .dnabert
-            .tokenize(std::str::from_utf8(nucleotide).map_err(|e| e.to_string())?)?;
+        let protein = self.esm.tokenize(std::str::from_utf8(protein)?)?;
+        let nucleotide = self.dnabert.tokenize(std::str::from_utf8(nucleotide)?)?;
         Ok(Tokens(vec![protein, nucleotide]))
     }
     fn run(&self, batch: &[&Tokens]) -> virnucpro_engine::Result<Vec<f32>> {

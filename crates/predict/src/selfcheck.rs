@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use candle_core::{Device, Tensor};
 use virnucpro_engine::StopFlag;
 use virnucpro_models::{
-    DnaTokenizer, Dnabert, Esm2, EsmAlphabet, ModelError, PackedBatch, PaddedBatch, Precision,
+    DnaTokenizer, Dnabert, EmbeddingModel, Esm2, EsmAlphabet, ModelError, PackedBatch, PaddedBatch,
+    Precision,
 };
 
 use crate::error::{PredictError, Result};

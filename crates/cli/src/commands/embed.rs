@@ -24,7 +24,7 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
         args.engine.workers as usize,
         precision,
     )?;
-    let workers = fault::inject(workers, fault::from_env().map_err(anyhow::Error::msg)?);
+    let workers = fault::inject(workers, fault::from_env()?);
     let encoder = workers[0].as_ref();
     tracing::info!(
         "{} loaded from {} ({} dims, {precision}; {} worker(s) on {}) in {:.1} s",

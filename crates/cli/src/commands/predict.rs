@@ -110,7 +110,7 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
         token_budget: args.engine.token_budget(&devices[0]),
         devices,
         workers_per_device: args.engine.workers as usize,
-        fault: fault::from_env().map_err(anyhow::Error::msg)?,
+        fault: fault::from_env()?,
         shard: args.shard,
         precision,
         threads,

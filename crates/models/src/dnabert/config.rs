@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, Unsupported};
 
 /// What the forward pass needs; fields that would change the architecture are checked.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,32 +50,39 @@ impl DnabertConfig {
         })?;
         let config: DnabertConfig = serde_json::from_str(&text)
             .map_err(|e| ModelError::config(path, format!("not a DNABERT-S config.json: {e}")))?;
-        config.check().map_err(|m| ModelError::config(path, m))?;
+        config.check().map_err(|reason| ModelError::Unsupported {
+            path: path.to_path_buf(),
+            reason: Box::new(reason),
+        })?;
         Ok(config)
     }
 
-    fn check(&self) -> std::result::Result<(), String> {
+    /// Rejects settings this implementation does not compute.
+    fn check(&self) -> std::result::Result<(), Unsupported> {
         if self.hidden_act != "gelu" {
-            return Err(format!(
-                "hidden_act is '{}'; DNABERT-S uses 'gelu'",
-                self.hidden_act
-            ));
+            return Err(Unsupported::Setting {
+                setting: "hidden_act",
+                found: self.hidden_act.clone(),
+                model: "DNABERT-S",
+                expected: "gelu",
+                hint: "",
+            });
         }
         if let Some(arch) = self.architectures.iter().find(|a| !a.starts_with("Bert")) {
-            return Err(format!(
-                "architecture '{arch}' is not DNABERT-S's BertModel"
-            ));
+            return Err(Unsupported::Architecture(arch.clone()));
         }
         if self.num_attention_heads == 0
             || !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
+            return Err(Unsupported::Heads {
+                hidden: self.hidden_size,
+                heads: self.num_attention_heads,
+            });
         }
         if self.type_vocab_size == 0 {
-            return Err("type_vocab_size is 0; DNABERT-S adds token-type embedding 0".into());
+            return Err(Unsupported::Feature(
+                "type_vocab_size is 0; DNABERT-S adds token-type embedding 0",
+            ));
         }
         Ok(())
     }

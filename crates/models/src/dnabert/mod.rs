@@ -2,6 +2,7 @@
 //! architecture, 768-d), with its BPE tokenizer.
 
 mod config;
+mod layer;
 mod model;
 mod tokenizer;
 

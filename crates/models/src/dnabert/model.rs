@@ -9,38 +9,15 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
 
-use super::DnabertConfig;
-use crate::batch::{one_by_one, CpuBatching, PackedBatch, PaddedBatch};
-use crate::error::{ModelError, Result};
-use crate::layers::{activation, alibi, attention, weights, weights::Weights};
-use crate::pooling;
-use crate::precision::Precision;
-
-/// How the token rows of a batch are laid out.
-enum Layout<'a> {
-    /// `(batch, width)` rows; `bias` is ALiBi plus the key mask, `(batch, heads, width, width)`.
-    Padded {
-        batch: usize,
-        width: usize,
-        bias: Tensor,
-    },
-    /// Sequences back to back; `alibi` is `(heads, longest, longest)`.
-    Packed {
-        cu_seqlens: &'a [usize],
-        alibi: Tensor,
-    },
-}
-
-struct BertLayer {
-    qkv: Linear,
-    attn_out: Linear,
-    attn_norm: LayerNorm,
-    gated: Linear,
-    wo: Linear,
-    mlp_norm: LayerNorm,
-}
+use super::layer::BertLayer;
+use super::{DnaTokenizer, DnabertConfig};
+use crate::batch::{Batching, PackedBatch, PaddedBatch};
+use crate::embedding_model::EmbeddingModel;
+use crate::error::Result;
+use crate::layers::alibi;
+use crate::layers::attention::{self, PackedAttention, TokenLayout};
 
 /// A DNABERT-S model ready to run.
 pub struct Dnabert {
@@ -52,105 +29,73 @@ pub struct Dnabert {
     slopes: Vec<f32>,
     device: Device,
     dtype: DType,
-    /// How packed batches run on the CPU, chosen from the layer widths.
-    cpu_batching: CpuBatching,
+    /// How packed batches run, chosen from the device and the layer widths.
+    batching: Batching,
+    /// How packed sequences attend on this device.
+    attention: PackedAttention,
 }
 
-impl Dnabert {
-    /// Loads a DNABERT-S directory (`config.json` and `pytorch_model.bin` or
-    /// `model.safetensors`, keys with or without the `bert.` prefix).
-    pub fn load(dir: &Path, device: &Device, precision: Precision) -> Result<Self> {
-        let config_path = weights::config_path(dir, "DNABERT-S")?;
-        let config = DnabertConfig::from_file(&config_path)?;
-        let dtype = precision.dtype();
-        let weights = Weights::open(
-            dir,
-            dtype,
-            device,
-            "embeddings.word_embeddings.weight",
-            &["bert"],
-        )?;
-        Self::from_weights(config, &weights.vb, device, dtype).map_err(|e| match e {
-            ModelError::Candle(e) => weights.error(e),
-            other => other,
-        })
+impl EmbeddingModel for Dnabert {
+    type Config = DnabertConfig;
+    type Tokenizer = DnaTokenizer;
+    const DESCRIPTION: &'static str = "DNABERT-S";
+    const MARKER_TENSOR: &'static str = "embeddings.word_embeddings.weight";
+    const PREFIXES: &'static [&'static str] = &["bert"];
+
+    fn read_config(path: &Path) -> Result<DnabertConfig> {
+        DnabertConfig::from_file(path)
+    }
+
+    /// `tokenizer.json` beside the weights.
+    fn load_tokenizer(dir: &Path) -> Result<DnaTokenizer> {
+        DnaTokenizer::from_file(&dir.join("tokenizer.json"))
     }
 
     /// Builds the model from tensors named as in `BertModel`'s state dict.
-    pub fn from_weights(
+    fn from_weights(
         config: DnabertConfig,
         vb: &VarBuilder,
         device: &Device,
         dtype: DType,
     ) -> Result<Self> {
         let h = config.hidden_size;
-        let i = config.intermediate_size;
-        let eps = config.layer_norm_eps;
         let emb = vb.pp("embeddings");
         let word = candle_nn::embedding(config.vocab_size, h, emb.pp("word_embeddings"))?;
         let token_type0 = emb
             .get((config.type_vocab_size, h), "token_type_embeddings.weight")?
             .get(0)?;
-        let embed_norm = candle_nn::layer_norm(h, eps, emb.pp("LayerNorm"))?;
+        let embed_norm = candle_nn::layer_norm(h, config.layer_norm_eps, emb.pp("LayerNorm"))?;
         let layers = (0..config.num_hidden_layers)
-            .map(|l| {
-                let vb = vb.pp(format!("encoder.layer.{l}"));
-                Ok(BertLayer {
-                    qkv: candle_nn::linear(h, 3 * h, vb.pp("attention.self.Wqkv"))?,
-                    attn_out: candle_nn::linear(h, h, vb.pp("attention.output.dense"))?,
-                    attn_norm: candle_nn::layer_norm(h, eps, vb.pp("attention.output.LayerNorm"))?,
-                    gated: candle_nn::linear_no_bias(h, 2 * i, vb.pp("mlp.gated_layers"))?,
-                    wo: candle_nn::linear(i, h, vb.pp("mlp.wo"))?,
-                    mlp_norm: candle_nn::layer_norm(h, eps, vb.pp("mlp.layernorm"))?,
-                })
-            })
+            .map(|l| BertLayer::load(vb.pp(format!("encoder.layer.{l}")), &config, l))
             .collect::<Result<Vec<_>>>()?;
-        let slopes = alibi::slopes(config.num_attention_heads);
-        let cpu_batching = CpuBatching::for_width(config.hidden_size.min(config.intermediate_size));
         Ok(Dnabert {
-            cpu_batching,
+            batching: Batching::for_model(device, h.min(config.intermediate_size)),
+            attention: PackedAttention::for_device(device),
+            slopes: alibi::slopes(config.num_attention_heads),
             config,
             word,
             token_type0,
             embed_norm,
             layers,
-            slopes,
             device: device.clone(),
             dtype,
         })
     }
 
-    /// A model of the given shape with random weights, for benchmarks.
-    pub fn random(config: DnabertConfig, device: &Device, precision: Precision) -> Result<Self> {
-        let dtype = precision.dtype();
-        Self::from_weights(config, &weights::random(dtype, device), device, dtype)
-    }
-
-    /// The model's hyper-parameters.
-    pub fn config(&self) -> &DnabertConfig {
-        &self.config
-    }
-
-    /// Width of the embeddings (768).
-    pub fn hidden_size(&self) -> usize {
+    fn hidden_size(&self) -> usize {
         self.config.hidden_size
     }
 
-    /// The device the model runs on.
-    pub fn device(&self) -> &Device {
+    fn device(&self) -> &Device {
         &self.device
     }
 
-    /// Word + token-type-0 embeddings under the embedding LayerNorm, `(n, hidden)`.
-    fn embed_tokens(&self, token_ids: &[u32]) -> Result<Tensor> {
-        let ids = Tensor::from_slice(token_ids, token_ids.len(), &self.device)?;
-        let x = self.word.forward(&ids)?.broadcast_add(&self.token_type0)?;
-        Ok(self.embed_norm.forward(&x)?)
+    fn batching(&self) -> Batching {
+        self.batching
     }
 
-    /// Last hidden states `(batch, width, hidden)` in the model's dtype; rows past a sequence's
-    /// length are padding and meaningless.
-    pub fn forward_padded(&self, batch: &PaddedBatch) -> Result<Tensor> {
+    /// Rows past a sequence's length are padding and meaningless.
+    fn forward_padded(&self, batch: &PaddedBatch) -> Result<Tensor> {
         let (b, w) = (batch.len(), batch.width);
         let h = self.config.hidden_size;
         let mut x = self.embed_tokens(&batch.token_ids)?;
@@ -163,105 +108,52 @@ impl Dnabert {
                 -10000.0,
                 &self.device,
             )?)?;
-        let layout = Layout::Padded {
+        let layout = TokenLayout::Padded {
             batch: b,
             width: w,
             bias,
         };
         for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &layout)?;
+            x = layer.forward(&x, &layout)?;
         }
         Ok(x.reshape((b, w, h))?)
     }
 
-    /// Last hidden states `(total tokens, hidden)` in the model's dtype of a packed batch.
-    pub fn forward_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
+    fn forward_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
         let mut x = self.embed_tokens(&batch.token_ids)?;
-        let layout = Layout::Packed {
+        let layout = TokenLayout::Packed {
             cu_seqlens: &batch.cu_seqlens,
-            alibi: alibi::bias(&self.slopes, batch.max_seqlen(), &self.device)?,
+            bias: Some(alibi::bias(&self.slopes, batch.max_seqlen(), &self.device)?),
+            attention: self.attention,
         };
         for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &layout)?;
+            x = layer.forward(&x, &layout)?;
         }
         Ok(x)
     }
 
-    /// VirNucPro's nucleotide embedding: the mean of the last hidden states over all tokens of
-    /// each sequence, `[CLS]` and `[SEP]` included, `(batch, hidden)` in f32.
-    pub fn embed_padded(&self, batch: &PaddedBatch) -> Result<Tensor> {
-        let hidden = self.forward_padded(batch)?;
-        let flat = hidden.reshape((batch.len() * batch.width, self.config.hidden_size))?;
-        let spans: Vec<(usize, usize)> = batch
-            .lengths
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i * batch.width, l))
-            .collect();
-        pooling::mean_rows(&flat, &spans)
+    /// VirNucPro's nucleotide embedding is the mean over all tokens, `[CLS]` and `[SEP]`
+    /// included.
+    fn pooled_rows(start: usize, len: usize) -> (usize, usize) {
+        (start, len)
     }
+}
 
-    /// As [`Dnabert::embed_padded`], for a packed batch. On the CPU a row is bit-identical
-    /// whatever else is in the batch ([`CpuBatching`]); on a GPU the batch runs at once and a
-    /// row depends on its neighbours only through rounding.
-    pub fn embed_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
-        if self.device.is_cpu() && batch.len() > 1 && self.cpu_batching == CpuBatching::OneByOne {
-            return one_by_one(batch, |single| self.embed_packed(single));
-        }
-        let hidden = self.forward_packed(batch)?;
-        let spans: Vec<(usize, usize)> = (0..batch.len())
-            .map(|i| (batch.cu_seqlens[i], batch.seq_len(i)))
-            .collect();
-        pooling::mean_rows(&hidden, &spans)
-    }
-
-    fn layer_forward(&self, layer: &BertLayer, x: &Tensor, layout: &Layout) -> Result<Tensor> {
-        let (n, h) = x.dims2()?;
-        let heads = self.config.num_attention_heads;
-        let d = self.config.head_dim();
-        let scale = 1.0 / (d as f64).sqrt();
-        let qkv = layer.qkv.forward(x)?;
-        let attended = match layout {
-            Layout::Padded { batch, width, bias } => {
-                let qkv = qkv.reshape((*batch, *width, 3, heads, d))?;
-                let part = |t: usize| -> Result<Tensor> {
-                    Ok(qkv
-                        .narrow(2, t, 1)?
-                        .squeeze(2)?
-                        .transpose(1, 2)?
-                        .contiguous()?)
-                };
-                let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-                let attended = attention::attend(&q, &k, &v, scale, Some(bias))?;
-                attended.transpose(1, 2)?.reshape((n, h))?
-            }
-            Layout::Packed { cu_seqlens, alibi } => {
-                // Token-major (n, heads, d) views of the fused projection.
-                let qkv = qkv.reshape((n, 3, heads, d))?;
-                let part = |t: usize| -> Result<Tensor> {
-                    Ok(qkv.narrow(1, t, 1)?.squeeze(1)?.contiguous()?)
-                };
-                let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-                if self.device.is_cpu() {
-                    attention::attend_packed(&q, &k, &v, cu_seqlens, scale, Some(alibi))?
-                } else {
-                    attention::attend_packed_gathered(&q, &k, &v, cu_seqlens, scale, Some(alibi))?
-                }
-            }
-        };
-        let x = layer
-            .attn_norm
-            .forward(&(layer.attn_out.forward(&attended)? + x)?)?;
-        let gated = layer.gated.forward(&x)?;
-        let i = self.config.intermediate_size;
-        let act = activation::gelu_erf(&gated.narrow(1, 0, i)?)?;
-        let y = (act * gated.narrow(1, i, i)?)?;
-        let y = layer.wo.forward(&y)?;
-        Ok(layer.mlp_norm.forward(&(y + x)?)?)
+impl Dnabert {
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &DnabertConfig {
+        &self.config
     }
 
     /// The dtype the model computes in.
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// Word + token-type-0 embeddings under the embedding LayerNorm, `(n, hidden)`.
+    fn embed_tokens(&self, token_ids: &[u32]) -> Result<Tensor> {
+        let ids = Tensor::from_slice(token_ids, token_ids.len(), &self.device)?;
+        let x = self.word.forward(&ids)?.broadcast_add(&self.token_type0)?;
+        Ok(self.embed_norm.forward(&x)?)
     }
 }

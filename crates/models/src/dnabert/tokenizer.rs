@@ -16,6 +16,7 @@ use tokenizers::models::ModelWrapper;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{Model, Tokenizer};
 
+use crate::embedding_model::SequenceTokenizer;
 use crate::error::{ModelError, Result};
 
 /// Turns DNA strings into DNABERT-S token ids.
@@ -139,6 +140,12 @@ impl DnaTokenizer {
     /// Whether sequences go straight to the BPE model (see the module comment).
     pub fn is_direct(&self) -> bool {
         self.direct.is_some()
+    }
+}
+
+impl SequenceTokenizer for DnaTokenizer {
+    fn encode(&self, seq: &str) -> Result<Vec<u32>> {
+        DnaTokenizer::encode(self, seq)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The ESM-1b alphabet shared by all ESM-2 models: `<cls>`=0, `<pad>`=1, `<eos>`=2, `<unk>`=3,
 //! residues from 4, `<mask>`=32.
 
+use crate::embedding_model::SequenceTokenizer;
 use crate::error::{ModelError, Result};
 
 /// Turns protein strings into ESM-2 token ids.
@@ -45,6 +46,12 @@ impl EsmAlphabet {
         }
         ids.push(Self::EOS);
         Ok(ids)
+    }
+}
+
+impl SequenceTokenizer for EsmAlphabet {
+    fn encode(&self, seq: &str) -> Result<Vec<u32>> {
+        EsmAlphabet::encode(self, seq)
     }
 }
 

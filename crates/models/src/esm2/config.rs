@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, Unsupported};
 
 /// What the forward pass needs to know; other fields of the hub config are ignored, but those
 /// that would change the architecture are checked.
@@ -101,46 +101,56 @@ impl Esm2Config {
         })?;
         let config: Esm2Config = serde_json::from_str(&text)
             .map_err(|e| ModelError::config(path, format!("not an ESM-2 config.json: {e}")))?;
-        config.check().map_err(|m| ModelError::config(path, m))?;
+        config.check().map_err(|reason| ModelError::Unsupported {
+            path: path.to_path_buf(),
+            reason: Box::new(reason),
+        })?;
         Ok(config)
     }
 
     /// Rejects settings this implementation does not compute.
-    fn check(&self) -> std::result::Result<(), String> {
+    fn check(&self) -> std::result::Result<(), Unsupported> {
+        let setting = |setting, found: &str, expected, hint| Unsupported::Setting {
+            setting,
+            found: found.to_string(),
+            model: "ESM-2",
+            expected,
+            hint,
+        };
         if self.position_embedding_type != "rotary" {
-            return Err(format!(
-                "position_embedding_type is '{}'; ESM-2 uses 'rotary' (is this an ESM-1 model?)",
-                self.position_embedding_type
+            return Err(setting(
+                "position_embedding_type",
+                &self.position_embedding_type,
+                "rotary",
+                " (is this an ESM-1 model?)",
             ));
         }
         if self.emb_layer_norm_before == Some(true) {
-            return Err("emb_layer_norm_before is true; ESM-2 has no embedding LayerNorm".into());
-        }
-        if self.hidden_act != "gelu" {
-            return Err(format!(
-                "hidden_act is '{}'; ESM-2 uses 'gelu'",
-                self.hidden_act
+            return Err(Unsupported::Feature(
+                "emb_layer_norm_before is true; ESM-2 has no embedding LayerNorm",
             ));
         }
+        if self.hidden_act != "gelu" {
+            return Err(setting("hidden_act", &self.hidden_act, "gelu", ""));
+        }
         if self.is_folding_model {
-            return Err("this is an ESMFold config, not an ESM-2 language model".into());
+            return Err(Unsupported::Feature(
+                "this is an ESMFold config, not an ESM-2 language model",
+            ));
         }
         if self.num_attention_heads == 0
             || !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
+            return Err(Unsupported::Heads {
+                hidden: self.hidden_size,
+                heads: self.num_attention_heads,
+            });
         }
         if !self.head_dim().is_multiple_of(2) {
-            return Err("the head dimension must be even for rotary embeddings".into());
+            return Err(Unsupported::OddHeadDim);
         }
         if self.vocab_size < 33 {
-            return Err(format!(
-                "vocab_size {} is smaller than the ESM alphabet (33)",
-                self.vocab_size
-            ));
+            return Err(Unsupported::SmallVocabulary(self.vocab_size));
         }
         Ok(())
     }

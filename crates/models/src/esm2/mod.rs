@@ -3,6 +3,7 @@
 
 mod alphabet;
 mod config;
+mod layer;
 mod model;
 
 pub use alphabet::EsmAlphabet;

@@ -1,8 +1,73 @@
 //! Scaled dot-product attention, padded or packed, with the softmax in f32 as fair-esm forces it.
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
+
+/// How the token rows of one forward pass are laid out, as the attention of every layer sees
+/// them.
+pub enum TokenLayout<'a> {
+    /// `(batch, width)` rows, padding after each sequence; `bias` (f32) broadcasts to
+    /// `(batch, heads, width, width)` and masks the padding keys (plus ALiBi, for DNABERT-S).
+    Padded {
+        /// Sequences.
+        batch: usize,
+        /// Row width: the longest sequence.
+        width: usize,
+        /// Additive attention bias.
+        bias: Tensor,
+    },
+    /// Sequences back to back with no padding; `cu_seqlens` marks their bounds and `bias`, when
+    /// given, is an f32 `(heads, longest, longest)` position bias (ALiBi).
+    Packed {
+        /// `[0, l1, l1 + l2, ...]`.
+        cu_seqlens: &'a [u32],
+        /// Position bias, if the model has one.
+        bias: Option<Tensor>,
+        /// How the packed sequences attend.
+        attention: PackedAttention,
+    },
+}
+
+/// How the sequences of a packed batch attend, chosen once, when a model is built for its
+/// device: the CPU loops over sequences (no padding computed, each row independent of its
+/// neighbours), a GPU gathers them into one padded block (a dozen kernel launches per layer
+/// instead of a dozen per sequence). Both give the same result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackedAttention {
+    /// [`attend_packed`].
+    PerSequence,
+    /// [`attend_packed_gathered`].
+    Gathered,
+}
+
+impl PackedAttention {
+    /// The implementation for `device`.
+    pub fn for_device(device: &Device) -> Self {
+        if device.is_cpu() {
+            PackedAttention::PerSequence
+        } else {
+            PackedAttention::Gathered
+        }
+    }
+
+    /// Attention over a packed batch, `(total, heads, head_dim)` in, `(total, heads * head_dim)`
+    /// out (see [`attend_packed`]).
+    pub fn attend(
+        self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        cu_seqlens: &[u32],
+        scale: f64,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        match self {
+            PackedAttention::PerSequence => attend_packed(q, k, v, cu_seqlens, scale, bias),
+            PackedAttention::Gathered => attend_packed_gathered(q, k, v, cu_seqlens, scale, bias),
+        }
+    }
+}
 
 /// `softmax(q kᵀ * scale + bias) v` for `q, k, v` of shape `(batch, heads, len, head_dim)`.
 /// `bias` broadcasts to `(batch, heads, len, len)` and is added in f32.
@@ -54,14 +119,14 @@ pub fn attend_packed(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    cu_seqlens: &[usize],
+    cu_seqlens: &[u32],
     scale: f64,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
     let (total, heads, d) = q.dims3()?;
     let mut outs = Vec::with_capacity(cu_seqlens.len().saturating_sub(1));
     for w in cu_seqlens.windows(2) {
-        let (start, len) = (w[0], w[1] - w[0]);
+        let (start, len) = (w[0] as usize, (w[1] - w[0]) as usize);
         let view = |t: &Tensor| -> Result<Tensor> { Ok(t.narrow(0, start, len)?.transpose(0, 1)?) };
         let (qs, ks, vs) = (view(q)?, view(k)?, view(v)?);
         let dtype = qs.dtype();
@@ -92,12 +157,15 @@ pub fn attend_packed_gathered(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    cu_seqlens: &[usize],
+    cu_seqlens: &[u32],
     scale: f64,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
     let (total, heads, d) = q.dims3()?;
-    let lengths: Vec<usize> = cu_seqlens.windows(2).map(|w| w[1] - w[0]).collect();
+    let lengths: Vec<usize> = cu_seqlens
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as usize)
+        .collect();
     let count = lengths.len();
     let longest = lengths.iter().copied().max().unwrap_or(0);
     if count == 0 || longest == 0 {
@@ -106,7 +174,7 @@ pub fn attend_packed_gathered(
     // Row of the packed tensor for each padded slot (padding repeats a real row; it is masked).
     let mut gather = Vec::with_capacity(count * longest);
     for (b, &len) in lengths.iter().enumerate() {
-        let start = cu_seqlens[b];
+        let start = cu_seqlens[b] as usize;
         gather.extend((0..longest).map(|p| (start + p.min(len - 1)) as u32));
     }
     // Padded slot of each packed row, to come back.
@@ -145,11 +213,11 @@ mod tests {
     #[test]
     fn gathered_packed_attention_equals_the_per_sequence_loop() {
         let lengths = [5usize, 1, 9, 3];
-        let mut cu = vec![0];
+        let mut cu = vec![0u32];
         for l in lengths {
-            cu.push(cu.last().unwrap() + l);
+            cu.push(cu.last().unwrap() + l as u32);
         }
-        let total = cu[lengths.len()];
+        let total = cu[lengths.len()] as usize;
         let (heads, d) = (2, 4);
         let make = |seed: f32| {
             let data: Vec<f32> = (0..total * heads * d)

@@ -4,5 +4,6 @@ pub mod activation;
 pub mod alibi;
 pub mod attention;
 pub mod rotary;
+pub mod row_blocks;
 pub mod safetensors_file;
 pub mod weights;

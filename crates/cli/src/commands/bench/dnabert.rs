@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use virnucpro_models::{device_memory, Dnabert, DnabertConfig, PaddedBatch};
+use virnucpro_models::{device_memory, Dnabert, DnabertConfig, EmbeddingModel, PaddedBatch};
 
 use crate::args::BenchDnabertArgs;
 

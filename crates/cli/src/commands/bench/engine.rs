@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use virnucpro_engine::packing::{self, Efficiency};
-use virnucpro_engine::{Esm2Encoder, NoProgress, Options, StopFlag};
-use virnucpro_models::{Esm2, Esm2Config, EsmAlphabet, Precision};
+use virnucpro_engine::{Esm2Encoder, ModelKind, NoProgress, Options, StopFlag};
+use virnucpro_models::{EmbeddingModel, Esm2, Esm2Config, EsmAlphabet, Precision};
 use virnucpro_seq::synthetic;
 
 use crate::args::BenchEngineArgs;
@@ -17,7 +17,9 @@ pub fn run(args: BenchEngineArgs) -> Result<()> {
     let config = Esm2Config::preset(&args.shape)
         .with_context(|| format!("unknown shape '{}'", args.shape))?;
     let encoder = Esm2Encoder::new(
+        ModelKind::Esm2,
         Esm2::random(config, &Device::Cpu, Precision::F32)?,
+        EsmAlphabet,
         Precision::F32,
     );
     let parent = args.workdir.clone().unwrap_or_else(std::env::temp_dir);

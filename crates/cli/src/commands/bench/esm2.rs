@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use virnucpro_models::{device_memory, Esm2, Esm2Config, EsmAlphabet, PackedBatch, PaddedBatch};
+use virnucpro_models::{
+    device_memory, EmbeddingModel, Esm2, Esm2Config, EsmAlphabet, PackedBatch, PaddedBatch,
+};
 use virnucpro_seq::synthetic;
 
 use crate::args::BenchEsm2Args;

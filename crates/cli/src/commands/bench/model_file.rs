@@ -94,7 +94,7 @@ pub fn write_esm2(dir: &Path, config: &Esm2Config) -> Result<u64> {
 mod tests {
     use super::*;
     use candle_core::Device;
-    use virnucpro_models::{EsmAlphabet, PackedBatch, Precision};
+    use virnucpro_models::{EmbeddingModel, EsmAlphabet, PackedBatch, Precision};
 
     #[test]
     fn a_written_model_loads_and_runs_to_finite_embeddings() {
