@@ -361,7 +361,7 @@ impl EngineArgs {
 /// `virnucpro embed`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Checkpoints go to <OUT dir>/checkpoints/shard_<worker>/ every \
+    after_help = "Checkpoints go to <OUT dir>/checkpoints/worker_<rank>/ every \
 --checkpoint-every-seqs sequences or --checkpoint-every-secs seconds, from each worker. Rerunning the same command after a crash or Ctrl-C \
 resumes where it stopped; a different input or model in the same place is refused unless \
 --force-restart is given.\n\nExample:\n  virnucpro embed esm2 --model esm2_t36_3B_UR50D proteins.faa -o out/esm2.h5"

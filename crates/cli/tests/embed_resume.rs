@@ -249,7 +249,7 @@ fn with_a_copied_checkpoint(
         gpu_memory_allocated_bytes: 0,
         gpu_memory_peak_bytes: 0,
     };
-    let copy = dir.path().join("checkpoints/shard_7/batch_00000.h5");
+    let copy = dir.path().join("checkpoints/worker_7/batch_00000.h5");
     checkpoint::write(&copy, &rows, 64, &meta).unwrap();
     let n = rows.len();
     Some((want, out, dir, n, valid))

@@ -132,10 +132,10 @@ fn a_crash_in_each_stage_then_a_rerun_gives_the_clean_result() {
     let stages: [(&str, KillPoint); 3] = [
         ("start", |out| out.join("run.json").exists()),
         ("first checkpoint", |out| {
-            files_under(&out.join("intermediates/checkpoints/shard_0")) >= 1
+            files_under(&out.join("intermediates/checkpoints/worker_0")) >= 1
         }),
         ("third checkpoint", |out| {
-            files_under(&out.join("intermediates/checkpoints/shard_0")) >= 3
+            files_under(&out.join("intermediates/checkpoints/worker_0")) >= 3
         }),
     ];
     for (name, reached) in stages {

@@ -193,7 +193,7 @@ fn a_killed_streamed_run_resumes_and_refuses_other_content() {
 
     let out = work.path().join("killed");
     let mut child = spawn_feeding(predict_cmd("-", &out, &[]), a.clone());
-    let shard0 = out.join("intermediates/checkpoints/shard_0");
+    let shard0 = out.join("intermediates/checkpoints/worker_0");
     let deadline = Instant::now() + Duration::from_secs(120);
     while checkpoints_in(&shard0) < 1 {
         assert!(child.try_wait().unwrap().is_none(), "finished too soon");

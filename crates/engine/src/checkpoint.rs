@@ -1,6 +1,7 @@
 //! Checkpoint files: HDF5, one per batch boundary, written atomically, validated on resume.
 //!
-//! Layout: `<checkpoints>/shard_<rank>/batch_<NNNNN>.h5` with datasets `ids` (UTF-8 strings),
+//! Layout: `<checkpoints>/worker_<rank>/batch_<NNNNN>.h5` (one folder per model worker; folders
+//! named `shard_<rank>` by earlier versions are read too) with datasets `ids` (UTF-8 strings),
 //! `indices` (u64: each item's position in the input, so the final output can be put back in
 //! input order without re-reading the input), `item_hashes` (u64: each item's content hash, so
 //! a resume can tell that the input still holds that item there) and the rows (f32
@@ -166,21 +167,31 @@ impl Rows {
     }
 }
 
-/// The path of checkpoint `batch_idx` of shard `rank`.
+/// The folder of worker `rank`'s checkpoints is `worker_<rank>`.
+const WORKER_FOLDER: &str = "worker_";
+
+/// What versions before 0.1 named the folder (when "shard" meant a worker, before `--shard`):
+/// still read, so their runs resume.
+const OLD_WORKER_FOLDER: &str = "shard_";
+
+/// The path of checkpoint `batch_idx` of worker `rank`.
 pub fn path(checkpoints: &Path, rank: usize, batch_idx: u64) -> PathBuf {
     checkpoints
-        .join(format!("shard_{rank}"))
+        .join(format!("{WORKER_FOLDER}{rank}"))
         .join(format!("batch_{batch_idx:05}.h5"))
 }
 
-/// The worker rank a checkpoint path belongs to (its `shard_<rank>` directory).
-pub fn rank_of(path: &Path) -> Option<usize> {
-    path.parent()?
-        .file_name()?
-        .to_str()?
-        .strip_prefix("shard_")?
+/// The worker rank of a checkpoint folder's name (`worker_<rank>`, or the older `shard_<rank>`).
+fn folder_rank(name: &str) -> Option<usize> {
+    name.strip_prefix(WORKER_FOLDER)
+        .or_else(|| name.strip_prefix(OLD_WORKER_FOLDER))?
         .parse()
         .ok()
+}
+
+/// The worker rank a checkpoint path belongs to (its `worker_<rank>` folder).
+pub fn rank_of(path: &Path) -> Option<usize> {
+    folder_rank(path.parent()?.file_name()?.to_str()?)
 }
 
 fn h5err<'a>(path: &'a Path, action: &'static str) -> impl Fn(hdf5::Error) -> EngineError + 'a {
@@ -425,24 +436,25 @@ pub fn read(path: &Path, dim: usize) -> std::result::Result<Loaded, Damage> {
     })
 }
 
-/// Checkpoint files under `checkpoints` (all shards), sorted by shard then batch.
+/// Checkpoint files under `checkpoints` (every worker's folder), sorted by folder then batch.
 pub fn list(checkpoints: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let Ok(shards) = std::fs::read_dir(checkpoints) else {
+    let Ok(folders) = std::fs::read_dir(checkpoints) else {
         return Ok(out);
     };
-    for shard in shards.flatten() {
-        let shard = shard.path();
-        let is_shard = shard.is_dir()
-            && shard
+    for folder in folders.flatten() {
+        let folder = folder.path();
+        let is_worker_folder = folder.is_dir()
+            && folder
                 .file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("shard_"));
-        if !is_shard {
+                .and_then(folder_rank)
+                .is_some();
+        if !is_worker_folder {
             continue;
         }
-        for entry in std::fs::read_dir(&shard)
-            .map_err(|e| EngineError::file(&shard, "cannot list", e))?
+        for entry in std::fs::read_dir(&folder)
+            .map_err(|e| EngineError::file(&folder, "cannot list", e))?
             .flatten()
         {
             let p = entry.path();
@@ -605,6 +617,19 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_folders_old_and_new_are_listed_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["worker_0", "shard_3", "scratch", "worker_x"] {
+            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+            std::fs::write(dir.path().join(folder).join("batch_00000.h5"), b"").unwrap();
+        }
+        let found = list(dir.path()).unwrap();
+        let ranks: Vec<Option<usize>> = found.iter().map(|p| rank_of(p)).collect();
+        assert_eq!(ranks, [Some(3), Some(0)]);
+        assert_eq!(path(dir.path(), 0, 0), found[1]);
+    }
 
     #[test]
     fn a_flipped_byte_in_a_fingerprint_attribute_is_damage() {

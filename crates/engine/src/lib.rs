@@ -7,6 +7,7 @@
 //! by sequence id, stopping cleanly on SIGINT/SIGTERM, and the final output in input order.
 
 pub mod checkpoint;
+pub mod checkpoint_writer;
 pub mod clock;
 pub mod encoder;
 pub mod error;

@@ -10,13 +10,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, RecvTimeoutError};
+use candle_core::Device;
+use crossbeam_channel::bounded;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use virnucpro_seq::FastaReader;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::checkpoint::{self, Metadata, Rows, Trigger};
+use crate::checkpoint_writer::CheckpointWriter;
 use crate::encoder::Encoder;
 use crate::error::{EngineError, Result};
 use crate::model::{Embedding, Item, Model, Tokens};
@@ -516,81 +518,18 @@ where
         });
 
         // Writer: collect rows, checkpoint each worker's on count or time, and at the end.
+        let devices: Vec<&Device> = workers.iter().map(|w| w.device()).collect();
         let writer = scope.spawn(move || -> Result<(u64, f64)> {
-            let mut shards: HashMap<usize, Shard> = HashMap::new();
-            let mut written = 0u64;
-            let mut write = |rank: usize, shard: &mut Shard, trigger: Trigger| -> Result<()> {
-                let mut rows = std::mem::take(&mut shard.pending);
-                rows.sort_by_index(width);
-                // The driver's view of the worker's GPU (every process counts); 0 on a CPU.
-                let in_use = virnucpro_models::device_memory(workers[rank].device())
-                    .map_or(0, |(used, _)| used);
-                shard.memory_peak = shard.memory_peak.max(in_use);
-                let meta = Metadata {
-                    batch_idx: shard.next_batch,
-                    trigger,
-                    input_fingerprint: rows.input_fingerprint(),
-                    gpu_memory_allocated_bytes: in_use,
-                    gpu_memory_peak_bytes: shard.memory_peak,
-                    ..meta.clone()
-                };
-                checkpoint::write(
-                    &checkpoint::path(checkpoints, rank, shard.next_batch),
-                    &rows,
-                    width,
-                    &meta,
-                )?;
-                shard.next_batch += 1;
-                shard.last = Instant::now();
-                written += 1;
-                Ok(())
+            let writer = CheckpointWriter {
+                checkpoints,
+                width,
+                meta,
+                every_seqs: options.checkpoint_every_seqs,
+                every: options.checkpoint_every,
+                first_batch,
+                devices,
             };
-            loop {
-                match rows_rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok((rank, rows)) => {
-                        let shard = shards.entry(rank).or_insert_with(|| Shard {
-                            pending: Rows::default(),
-                            next_batch: first_batch.get(&rank).copied().unwrap_or(0),
-                            last: Instant::now(),
-                            memory_peak: 0,
-                        });
-                        shard.pending.append(rows);
-                        if shard.pending.len() as u64 >= options.checkpoint_every_seqs
-                            && !discard.load(Ordering::SeqCst)
-                        {
-                            write(rank, shard, Trigger::Sequences)?;
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-                if discard.load(Ordering::SeqCst) {
-                    continue;
-                }
-                for (&rank, shard) in shards.iter_mut() {
-                    if !shard.pending.is_empty() && shard.last.elapsed() >= options.checkpoint_every
-                    {
-                        write(rank, shard, Trigger::Time)?;
-                    }
-                }
-            }
-            if discard.load(Ordering::SeqCst) {
-                return Ok((written, crate::clock::thread_cpu_seconds()));
-            }
-            let trigger = if stop.signal().is_some() {
-                Trigger::Signal
-            } else {
-                Trigger::Final
-            };
-            let mut ranks: Vec<usize> = shards.keys().copied().collect();
-            ranks.sort_unstable();
-            for rank in ranks {
-                let shard = shards.get_mut(&rank).expect("listed above");
-                if !shard.pending.is_empty() {
-                    write(rank, shard, trigger)?;
-                }
-            }
-            Ok((written, crate::clock::thread_cpu_seconds()))
+            writer.run(&rows_rx, discard, stop)
         });
 
         // The workers: one thread per model copy, all on the shared queue.
@@ -639,14 +578,6 @@ where
         }
         Ok(streamed)
     })
-}
-
-/// A worker's checkpoint state in the writer.
-struct Shard {
-    pending: Rows,
-    next_batch: u64,
-    last: Instant,
-    memory_peak: u64,
 }
 
 /// Reads `source` once, skips the items finished by an earlier run (checking that each is

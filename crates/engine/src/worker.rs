@@ -31,7 +31,7 @@ pub(crate) struct Job {
 /// What one worker did, for the run summary.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerReport {
-    /// Worker number; its checkpoints go to `shard_<rank>`.
+    /// Worker number; its checkpoints go to `worker_<rank>`.
     pub rank: usize,
     /// The device it ran on, as the user would write it (`cpu`, `cuda:1`).
     pub device: String,

@@ -167,7 +167,7 @@ fn the_run_fails_only_when_no_worker_is_left_and_then_resumes_with_any_count() {
     assert!(err.to_string().contains("injected failure"), "{err}");
     assert!(!out.exists());
     let checkpoints = dir.path().join("lost/checkpoints");
-    let shard0 = std::fs::read_dir(checkpoints.join("shard_0"))
+    let shard0 = std::fs::read_dir(checkpoints.join("worker_0"))
         .unwrap()
         .count();
     assert!(shard0 >= 1, "the finished batches were checkpointed");

@@ -80,32 +80,18 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     };
     report_scoring(req, reporter, &scored, started, &mut summary);
 
-    let writing = Instant::now();
-    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
     let keep_embeddings = req.save_embeddings.then_some(widths);
-    let written = write_results(
+    let width = workers[0].width();
+    let writing_cpu = write_results(
         req,
         &work,
         &scored,
-        workers[0].width(),
+        width,
         keep_embeddings,
+        reporter,
+        &mut summary,
         stop,
     )?;
-    if written.duplicates > 0 {
-        reporter.warn(&format!(
-            "{} frame(s) were in two checkpoints with the same result; each was used once",
-            written.duplicates
-        ));
-    }
-    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu;
-    let secs = writing.elapsed().as_secs_f64();
-    reporter.stage("write", &format!("{} frames", scored.frames), secs);
-    summary.stage_seconds.push(("write".into(), secs));
-    summary.virus_frames = written.virus_frames;
-    summary.consensus_chunks = written.consensus_chunks;
-    summary.virus_chunks = written.virus_chunks;
-    summary.viral_sequences = written.sequences.viral;
-    summary.unscored_sequences = written.sequences.unscored;
 
     let engine = &scored.engine;
     let flow_cpu = engine.feeder_cpu_seconds + engine.writer_cpu_seconds + writing_cpu;
@@ -326,15 +312,21 @@ fn report_scoring(
 }
 
 /// Every result file, in input order, from the checkpoints: the per-frame and consensus
-/// results, the per-sequence table, the renamed ids and the Kraken file when asked.
+/// results, the per-sequence table, the renamed ids and the Kraken file when asked. Fills the
+/// writing's part of `summary`; returns the CPU seconds it took.
+#[allow(clippy::too_many_arguments)]
 fn write_results(
     req: &Request,
     work: &Path,
     scored: &Scored,
     width: usize,
     embeddings: Option<(usize, usize)>,
+    reporter: &dyn Reporter,
+    summary: &mut Summary,
     stop: &StopFlag,
-) -> Result<Written> {
+) -> Result<f64> {
+    let writing = Instant::now();
+    let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
     let out = &req.out_dir;
     let reread = scored
         .reread_input
@@ -356,7 +348,21 @@ fn write_results(
     if let Some(kraken) = &req.kraken_output {
         write_kraken(out, kraken)?;
     }
-    Ok(written)
+    if written.duplicates > 0 {
+        reporter.warn(&format!(
+            "{} frame(s) were in two checkpoints with the same result; each was used once",
+            written.duplicates
+        ));
+    }
+    let secs = writing.elapsed().as_secs_f64();
+    reporter.stage("write", &format!("{} frames", scored.frames), secs);
+    summary.stage_seconds.push(("write".into(), secs));
+    summary.virus_frames = written.virus_frames;
+    summary.consensus_chunks = written.consensus_chunks;
+    summary.virus_chunks = written.virus_chunks;
+    summary.viral_sequences = written.sequences.viral;
+    summary.unscored_sequences = written.sequences.unscored;
+    Ok(virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu)
 }
 
 /// Marks the run complete in `run.json` (and writes `summary.json`): the last write, so a
