@@ -17,6 +17,10 @@ use args::{Cli, Command};
 /// mimalloc, as text-embeddings-inference uses: the models allocate and free large tensors
 /// batch after batch, and glibc's allocator keeps the holes between them, so a long run's
 /// resident memory crept up with its length; mimalloc returns freed pages to the system.
+/// Built with `no_thp` (transparent huge pages off for the process): with them, mimalloc's
+/// eagerly committed arenas were backed by 2 MB pages as soon as touched, about 110 MB of
+/// resident memory beyond the weights after loading ESM-2 650M (1.05x its weights against
+/// 1.01x without).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

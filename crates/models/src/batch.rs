@@ -75,12 +75,26 @@ impl PackedBatch {
 
     /// Sequence `i` as a batch of its own.
     pub fn sequence(&self, i: usize) -> PackedBatch {
-        let (start, end) = (self.start(i), self.start(i + 1));
+        self.sequences(i..i + 1)
+    }
+
+    /// Sequences `range` (non-empty) as a batch of their own.
+    pub fn sequences(&self, range: std::ops::Range<usize>) -> PackedBatch {
+        let (start, end) = (self.start(range.start), self.start(range.end));
+        let base = self.cu_seqlens[range.start];
         PackedBatch {
             token_ids: self.token_ids[start..end].to_vec(),
-            cu_seqlens: vec![0, (end - start) as u32],
+            cu_seqlens: self.cu_seqlens[range.start..=range.end]
+                .iter()
+                .map(|c| c - base)
+                .collect(),
             positions: self.positions[start..end].to_vec(),
         }
+    }
+
+    /// Tokens in the batch.
+    pub fn tokens(&self) -> usize {
+        self.token_ids.len()
     }
 
     /// Length of the longest sequence.
@@ -106,18 +120,31 @@ pub const ROW_INDEPENDENT_WIDTH: usize = 86;
 /// its narrowest layer output (see [`ROW_INDEPENDENT_WIDTH`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Batching {
-    /// The linear layers take every token of the batch at once (attention is per sequence on
-    /// the CPU). On a GPU a row depends on its neighbours only through rounding.
+    /// The whole batch at once (a GPU): a row depends on its neighbours only through rounding.
     Whole,
-    /// Each sequence runs alone ([`one_by_one`]): CPU models too narrow for `Whole`.
+    /// Runs of consecutive sequences of at most `max_tokens` tokens, each run at once
+    /// ([`in_groups`]): a CPU model at least [`ROW_INDEPENDENT_WIDTH`] wide, whose rows come
+    /// out bit-identical whatever they are run with, in memory bounded by `max_tokens`.
+    Groups {
+        /// Tokens per run (a longer sequence runs alone).
+        max_tokens: usize,
+    },
+    /// Each sequence runs alone ([`one_by_one`]): CPU models too narrow for `Groups`.
     OneByOne,
 }
 
 impl Batching {
-    /// The batching for a model on `device` whose narrowest layer output is `narrowest` wide.
-    pub fn for_model(device: &candle_core::Device, narrowest: usize) -> Self {
-        if !device.is_cpu() || narrowest >= ROW_INDEPENDENT_WIDTH {
+    /// The batching for a model on `device` whose narrowest layer output is `narrowest` wide
+    /// and widest `widest` (the feed-forward): on a CPU, runs of as many tokens as the
+    /// feed-forward's row blocks hold ([`crate::layers::row_blocks::block_rows`]), so a layer's
+    /// activations stay about 32 MiB whatever the token budget.
+    pub fn for_model(device: &candle_core::Device, narrowest: usize, widest: usize) -> Self {
+        if !device.is_cpu() {
             Batching::Whole
+        } else if narrowest >= ROW_INDEPENDENT_WIDTH {
+            Batching::Groups {
+                max_tokens: crate::layers::row_blocks::block_rows(widest),
+            }
         } else {
             Batching::OneByOne
         }
@@ -126,7 +153,7 @@ impl Batching {
 
 /// Runs `embed` on each sequence of `batch` alone and stacks the rows, so a sequence's
 /// embedding is bit-identical whatever batch it is in (resumes, shards, worker counts and
-/// token budgets all batch differently) for models too narrow for [`Batching::Whole`].
+/// token budgets all batch differently) for models too narrow for [`Batching::Groups`].
 pub fn one_by_one(
     batch: &PackedBatch,
     embed: impl Fn(&PackedBatch) -> Result<candle_core::Tensor>,
@@ -134,6 +161,26 @@ pub fn one_by_one(
     let rows = (0..batch.len())
         .map(|i| embed(&batch.sequence(i)))
         .collect::<Result<Vec<_>>>()?;
+    Ok(candle_core::Tensor::cat(&rows, 0)?)
+}
+
+/// Runs `embed` on runs of consecutive sequences of `batch` of at most `max_tokens` tokens (a
+/// longer sequence alone) and stacks the rows in order.
+pub fn in_groups(
+    batch: &PackedBatch,
+    max_tokens: usize,
+    embed: impl Fn(&PackedBatch) -> Result<candle_core::Tensor>,
+) -> Result<candle_core::Tensor> {
+    let mut rows = Vec::new();
+    let mut first = 0;
+    for i in 1..=batch.len() {
+        let tokens = batch.start(i) - batch.start(first);
+        let next_fits = i < batch.len() && tokens + batch.seq_len(i) <= max_tokens;
+        if !next_fits {
+            rows.push(embed(&batch.sequences(first..i))?);
+            first = i;
+        }
+    }
     Ok(candle_core::Tensor::cat(&rows, 0)?)
 }
 
@@ -208,10 +255,45 @@ mod tests {
         assert_eq!(packed.cu_seqlens, [0, 3, 5]);
         assert_eq!(packed.positions, [0, 1, 2, 0, 1]);
         assert_eq!(packed.max_seqlen(), 3);
+        assert_eq!(
+            packed.sequences(1..2),
+            PackedBatch::new(&seqs[1..]).unwrap()
+        );
+        assert_eq!(packed.sequences(0..2), packed);
         let padded = PaddedBatch::new(&seqs, 1).unwrap();
         assert_eq!(padded.token_ids, [0, 5, 2, 0, 2, 1]);
         assert_eq!(padded.width, 3);
         assert!(PackedBatch::new::<Vec<u32>>(&[]).is_err());
+        // Runs of at most 6 tokens; the 7-token sequence alone.
+        let seqs = [
+            vec![0u32; 3],
+            vec![1; 2],
+            vec![2; 7],
+            vec![3; 4],
+            vec![4; 2],
+            vec![5; 1],
+        ];
+        let packed = PackedBatch::new(&seqs).unwrap();
+        let runs = std::cell::RefCell::new(Vec::new());
+        let rows = in_groups(&packed, 6, |b| {
+            runs.borrow_mut().push(b.token_ids.clone());
+            Ok(candle_core::Tensor::zeros(
+                (b.len(), 1),
+                candle_core::DType::F32,
+                &candle_core::Device::Cpu,
+            )?)
+        })
+        .unwrap();
+        assert_eq!(rows.dims(), [6, 1]);
+        assert_eq!(
+            runs.into_inner(),
+            [
+                vec![0, 0, 0, 1, 1],
+                vec![2; 7],
+                vec![3, 3, 3, 3, 4, 4],
+                vec![5]
+            ]
+        );
         assert!(PaddedBatch::new(&[Vec::<u32>::new()], 1).is_err());
     }
 }

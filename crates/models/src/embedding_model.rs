@@ -8,7 +8,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::batch::{one_by_one, Batching, PackedBatch, PaddedBatch};
+use crate::batch::{in_groups, one_by_one, Batching, PackedBatch, PaddedBatch};
 use crate::error::{ModelError, Result};
 use crate::layers::{weights, weights::Weights};
 use crate::pooling;
@@ -99,8 +99,14 @@ pub trait EmbeddingModel: Sized + Send + Sync {
     /// bit-identical whatever else is in the batch ([`Batching`]); on a GPU the batch runs at
     /// once and a row depends on its neighbours only through rounding.
     fn embed_packed(&self, batch: &PackedBatch) -> Result<Tensor> {
-        if batch.len() > 1 && self.batching() == Batching::OneByOne {
-            return one_by_one(batch, |single| self.embed_packed(single));
+        match self.batching() {
+            Batching::OneByOne if batch.len() > 1 => {
+                return one_by_one(batch, |single| self.embed_packed(single));
+            }
+            Batching::Groups { max_tokens } if batch.len() > 1 && batch.tokens() > max_tokens => {
+                return in_groups(batch, max_tokens, |group| self.embed_packed(group));
+            }
+            _ => {}
         }
         let hidden = self.forward_packed(batch)?;
         let spans: Vec<(usize, usize)> = (0..batch.len())

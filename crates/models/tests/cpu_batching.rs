@@ -3,8 +3,9 @@
 //! in any order: resumes, shards, workers and token budgets all batch differently. The widths
 //! here are the published ones (ESM-2 150M: 640 wide, feed-forward 2560; DNABERT-S: 768 and
 //! 3072), so every matrix product sums over more than 512 terms in blocks, as the real models do;
-//! two layers keep the test fast. The 40 sequences at once are about 2,600 tokens, so their
-//! feed-forwards run in row blocks (`layers/row_blocks.rs`), which must not change a bit either.
+//! two layers keep the test fast. The 40 sequences at once are about 2,600 tokens, more than
+//! DNABERT-S runs at once on a CPU (1,365: `Batching::Groups`), so there the batch runs in
+//! groups, which must not change a bit either.
 
 use candle_core::Device;
 use virnucpro_models::{

@@ -84,7 +84,7 @@ impl BertLayer {
         // The gated feed-forward's (tokens, 2 x intermediate) activations, a block of rows at
         // a time.
         let i = self.intermediate;
-        let y = row_blocks::map_rows(&x, |rows| {
+        let y = row_blocks::map_rows(&x, 2 * i, |rows| {
             let gated = self.gated.forward(rows)?;
             let act = activation::gelu_erf(&gated.narrow(1, 0, i)?)?;
             Ok(self.wo.forward(&(act * gated.narrow(1, i, i)?)?)?)

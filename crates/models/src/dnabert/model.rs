@@ -69,7 +69,11 @@ impl EmbeddingModel for Dnabert {
             .map(|l| BertLayer::load(vb.pp(format!("encoder.layer.{l}")), &config, l))
             .collect::<Result<Vec<_>>>()?;
         Ok(Dnabert {
-            batching: Batching::for_model(device, h.min(config.intermediate_size)),
+            batching: Batching::for_model(
+                device,
+                h.min(config.intermediate_size),
+                2 * config.intermediate_size,
+            ),
             attention: PackedAttention::for_device(device),
             slopes: alibi::slopes(config.num_attention_heads),
             config,

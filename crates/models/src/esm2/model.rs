@@ -73,7 +73,11 @@ impl EmbeddingModel for Esm2 {
             vb.pp("encoder.emb_layer_norm_after"),
         )?;
         Ok(Esm2 {
-            batching: Batching::for_model(device, h.min(config.intermediate_size)),
+            batching: Batching::for_model(
+                device,
+                h.min(config.intermediate_size),
+                config.intermediate_size,
+            ),
             attention: PackedAttention::for_device(device),
             rotary: Rotary::new(config.head_dim()),
             config,

@@ -18,6 +18,10 @@ use safetensors::Dtype;
 
 use crate::error::{ModelError, Result};
 
+/// Bytes read from the file at a time when a tensor is converted on the way in (1 MiB, a
+/// multiple of every element size).
+const READ_CHUNK: usize = 1 << 20;
+
 /// Where one tensor lies in the file.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -104,21 +108,37 @@ impl SafetensorsFile {
             }
             .bt()
         })?;
-        let mut bytes = vec![0u8; entry.len];
-        {
-            let mut file = self
-                .file
-                .lock()
-                .map_err(|_| candle_core::Error::Msg("weights file lock poisoned".into()))?;
-            file.seek(SeekFrom::Start(entry.offset))
-                .and_then(|_| file.read_exact(&mut bytes))
-                .map_err(|e| {
-                    candle_core::Error::Msg(format!(
-                        "{}: cannot read tensor '{name}': {e}",
-                        self.path.display()
-                    ))
-                })?;
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("weights file lock poisoned".into()))?;
+        let cannot_read = |e: std::io::Error| {
+            candle_core::Error::Msg(format!(
+                "{}: cannot read tensor '{name}': {e}",
+                self.path.display()
+            ))
+        };
+        file.seek(SeekFrom::Start(entry.offset))
+            .map_err(cannot_read)?;
+        if entry.dtype == DType::F32 {
+            // Straight into the tensor's own storage, a chunk at a time: no second copy of the
+            // tensor is ever held, not even for a moment.
+            let mut values: Vec<f32> = Vec::with_capacity(entry.len / 4);
+            let mut chunk = vec![0u8; READ_CHUNK.min(entry.len)];
+            let mut left = entry.len;
+            while left > 0 {
+                let part = &mut chunk[..READ_CHUNK.min(left)];
+                file.read_exact(part).map_err(cannot_read)?;
+                values.extend(
+                    part.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                );
+                left -= part.len();
+            }
+            return Tensor::from_vec(values, entry.shape.as_slice(), device);
         }
+        let mut bytes = vec![0u8; entry.len];
+        file.read_exact(&mut bytes).map_err(cannot_read)?;
         Tensor::from_raw_buffer(&bytes, entry.dtype, &entry.shape, device)
     }
 }

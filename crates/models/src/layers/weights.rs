@@ -77,10 +77,40 @@ impl Weights {
     }
 }
 
-/// A `VarBuilder` that creates every weight asked of it with random values, once, on `device`
-/// (the model shares it: no second copy is held). For benchmarks in the published shapes.
+/// A `VarBuilder` that creates every weight asked of it with random values (candle's default
+/// initialisation of each layer), on `device`. For benchmarks in the published shapes.
+///
+/// The weights are plain tensors, as loaded weights are, not trainable `Var`s (what
+/// `VarBuilder::from_varmap` gives): every result computed from a `Var` keeps its inputs for
+/// back-propagation, so a forward pass would hold all its activations, every layer's, until
+/// its output is dropped (ESM-2 150M at 4,096 tokens: 7 GB and a third of its time in page
+/// faults), and a benchmark would measure that instead of inference.
 pub fn random(dtype: DType, device: &Device) -> VarBuilder<'static> {
-    VarBuilder::from_varmap(&candle_nn::VarMap::new(), dtype, device)
+    VarBuilder::from_backend(Box::new(RandomWeights), dtype, device.clone())
+}
+
+/// Creates each tensor asked of it from the layer's initialisation, detached.
+struct RandomWeights;
+
+impl candle_nn::var_builder::SimpleBackend for RandomWeights {
+    fn get(
+        &self,
+        shape: candle_core::Shape,
+        _: &str,
+        init: candle_nn::Init,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        Ok(init.var(shape, dtype, device)?.as_detached_tensor())
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
+        candle_core::bail!("random weights need the shape of '{name}'")
+    }
+
+    fn contains_tensor(&self, _: &str) -> bool {
+        true
+    }
 }
 
 /// `dir/config.json`, or an error saying that `dir` is not a `model` directory.
