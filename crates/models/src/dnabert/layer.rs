@@ -21,6 +21,8 @@ pub(super) struct BertLayer {
     heads: usize,
     head_dim: usize,
     intermediate: usize,
+    /// Rows the feed-forward runs at a time (all on a GPU).
+    ffn_rows: Option<usize>,
     span: tracing::Span,
 }
 
@@ -39,6 +41,7 @@ impl BertLayer {
             heads: config.num_attention_heads,
             head_dim: config.head_dim(),
             intermediate: i,
+            ffn_rows: row_blocks::for_device(vb.device(), 2 * i),
             span: tracing::trace_span!("dnabert_layer", index),
         })
     }
@@ -84,7 +87,7 @@ impl BertLayer {
         // The gated feed-forward's (tokens, 2 x intermediate) activations, a block of rows at
         // a time.
         let i = self.intermediate;
-        let y = row_blocks::map_rows(&x, 2 * i, |rows| {
+        let y = row_blocks::map_rows(&x, self.ffn_rows, |rows| {
             let gated = self.gated.forward(rows)?;
             let act = activation::gelu_erf(&gated.narrow(1, 0, i)?)?;
             Ok(self.wo.forward(&(act * gated.narrow(1, i, i)?)?)?)

@@ -22,7 +22,8 @@ pub(super) struct EsmLayer {
     fc2: Linear,
     heads: usize,
     head_dim: usize,
-    intermediate: usize,
+    /// Rows the feed-forward runs at a time (all on a GPU).
+    ffn_rows: Option<usize>,
     span: tracing::Span,
 }
 
@@ -43,7 +44,7 @@ impl EsmLayer {
             fc2: candle_nn::linear(config.intermediate_size, h, vb.pp("output.dense"))?,
             heads: config.num_attention_heads,
             head_dim: config.head_dim(),
-            intermediate: config.intermediate_size,
+            ffn_rows: row_blocks::for_device(vb.device(), config.intermediate_size),
             span: tracing::trace_span!("esm2_layer", index),
         })
     }
@@ -97,7 +98,7 @@ impl EsmLayer {
         };
         let x = (x + self.out.forward(&attended)?)?;
         // The feed-forward's (tokens, 4 x hidden) activations, a block of rows at a time.
-        let ffn = row_blocks::map_rows(&x, self.intermediate, |rows| {
+        let ffn = row_blocks::map_rows(&x, self.ffn_rows, |rows| {
             let normed = self.ffn_norm.forward(rows)?;
             Ok(self
                 .fc2

@@ -26,15 +26,25 @@ pub fn block_rows(width: usize) -> usize {
     (ACTIVATION_BYTES / (4 * width.max(1))).max(MIN_BLOCK_ROWS)
 }
 
-/// `f` applied to the rows of `x` (`(n, hidden)`), whose widest activation inside `f` is
-/// `width` wide, [`block_rows`] rows or fewer at a time, the results stacked in order. The
-/// blocks are of near-equal size, so none is a small remainder.
-pub fn map_rows(x: &Tensor, width: usize, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+/// The rows a layer on `device` whose widest activation is `width` wide runs at a time: the
+/// CPU's [`block_rows`]; `None` (all at once) on a GPU, where memory is plentiful and the
+/// matrix products want every row they can get. Chosen once, when the layer is built.
+pub fn for_device(device: &candle_core::Device, width: usize) -> Option<usize> {
+    device.is_cpu().then(|| block_rows(width))
+}
+
+/// `f` applied to the rows of `x` (`(n, hidden)`), `most` rows or fewer at a time (all at
+/// once for `None`), the results stacked in order. The blocks are of near-equal size, so none
+/// is a small remainder.
+pub fn map_rows(
+    x: &Tensor,
+    most: Option<usize>,
+    f: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     let n = x.dim(0)?;
-    let most = block_rows(width);
-    if n <= most {
+    let Some(most) = most.filter(|&most| n > most) else {
         return f(x);
-    }
+    };
     let mut outs = Vec::with_capacity(n.div_ceil(most));
     for (start, len) in blocks(n, most) {
         outs.push(f(&x.narrow(0, start, len)?)?);
@@ -85,7 +95,9 @@ mod tests {
         let x = Tensor::from_vec(data, (n, 3), &Device::Cpu).unwrap();
         let f = |t: &Tensor| -> Result<Tensor> { Ok(((t * 2.0)?.exp()? + 1.0)?) };
         let whole = f(&x).unwrap().to_vec2::<f32>().unwrap();
-        let blocked = map_rows(&x, width, f).unwrap().to_vec2::<f32>().unwrap();
+        let most = for_device(&Device::Cpu, width);
+        assert_eq!(most, Some(MIN_BLOCK_ROWS));
+        let blocked = map_rows(&x, most, f).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(whole, blocked);
     }
 }
