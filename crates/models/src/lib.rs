@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod classifier;
+mod config_file;
 pub mod device;
 pub mod dnabert;
 pub mod embedding_model;

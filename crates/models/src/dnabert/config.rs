@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{ModelError, Result, Unsupported};
+use crate::error::{Result, Unsupported};
 
 /// What the forward pass needs; fields that would change the architecture are checked.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,17 +44,7 @@ fn default_act() -> String {
 impl DnabertConfig {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let config: DnabertConfig = serde_json::from_str(&text)
-            .map_err(|e| ModelError::config(path, format!("not a DNABERT-S config.json: {e}")))?;
-        config.check().map_err(|reason| ModelError::Unsupported {
-            path: path.to_path_buf(),
-            reason: Box::new(reason),
-        })?;
-        Ok(config)
+        crate::config_file::read_checked(path, "a DNABERT-S", Self::check)
     }
 
     /// Rejects settings this implementation does not compute.

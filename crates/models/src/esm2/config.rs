@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ModelError, Result, Unsupported};
+use crate::error::{Result, Unsupported};
 
 /// What the forward pass needs to know; other fields of the hub config are ignored, but those
 /// that would change the architecture are checked.
@@ -95,17 +95,7 @@ impl Esm2Config {
 
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let config: Esm2Config = serde_json::from_str(&text)
-            .map_err(|e| ModelError::config(path, format!("not an ESM-2 config.json: {e}")))?;
-        config.check().map_err(|reason| ModelError::Unsupported {
-            path: path.to_path_buf(),
-            reason: Box::new(reason),
-        })?;
-        Ok(config)
+        crate::config_file::read_checked(path, "an ESM-2", Self::check)
     }
 
     /// Rejects settings this implementation does not compute.
