@@ -3,9 +3,10 @@
 //! Mapping the whole file and copying tensors out of it (candle's `MmapedSafetensors`) keeps
 //! every page of the mapping resident while the copies are made: the process then holds the
 //! weights twice at its peak (ESM-2 3B: 21 GB for 11 GB of weights). Here only the header is
-//! read through a mapping, which is dropped at once; each tensor is then read with a positioned
-//! read into a buffer of its own size, converted to the dtype and device asked for, and the
-//! buffer freed. At the peak the process holds the converted weights plus one tensor in flight.
+//! read through a mapping, which is dropped at once; each tensor is then read from its offset:
+//! an f32 tensor straight into its own storage, 1 MiB at a time; any other dtype into a buffer of
+//! its own size, converted to the dtype and device asked for, and the buffer freed. At the peak
+//! the process holds the weights plus at most one tensor in flight.
 
 use std::collections::HashMap;
 use std::fs::File;
