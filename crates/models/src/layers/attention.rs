@@ -2,6 +2,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
+use super::cpu_attention;
 use crate::error::Result;
 
 /// How the token rows of one forward pass are laid out, as the attention of every layer sees
@@ -63,7 +64,12 @@ impl PackedAttention {
         bias: Option<&Tensor>,
     ) -> Result<Tensor> {
         match self {
-            PackedAttention::PerSequence => attend_packed(q, k, v, cu_seqlens, scale, bias),
+            PackedAttention::PerSequence => {
+                match cpu_attention::attend_packed(q, k, v, cu_seqlens, scale, bias)? {
+                    Some(out) => Ok(out),
+                    None => attend_packed(q, k, v, cu_seqlens, scale, bias),
+                }
+            }
             PackedAttention::Gathered => attend_packed_gathered(q, k, v, cu_seqlens, scale, bias),
         }
     }
