@@ -97,7 +97,22 @@ fn attend_with<const D: usize>(
         row: heads * D,
     };
     let longest = match &bias {
-        Some(b) => b.dims3()?.1,
+        Some(b) => {
+            let (bias_heads, rows, cols) = b.dims3()?;
+            let needed = cu_seqlens
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .max()
+                .unwrap_or(0);
+            if bias_heads != heads || rows != cols || rows < needed as usize {
+                return Err(candle_core::Error::Msg(format!(
+                    "position bias of shape ({bias_heads}, {rows}, {cols}) does not cover \
+                     {heads} heads and sequences of {needed} tokens"
+                ))
+                .into());
+            }
+            rows
+        }
         None => 0,
     };
     let bias_guard = bias.as_ref().map(|b| b.storage_and_layout());
@@ -502,6 +517,15 @@ mod tests {
                 close(one_head(simd, &q, &k, &v, len));
             }
         }
+    }
+
+    #[test]
+    fn a_position_bias_too_small_for_the_batch_is_an_error_not_a_panic() {
+        let (cu, q) = packed(&[9], 2, 16, 0.0);
+        let small = crate::layers::alibi::bias(&[0.5, 0.25], 8, &Device::Cpu).unwrap();
+        assert!(attend_packed(&q, &q, &q, &cu, 1.0, Some(&small)).is_err());
+        let enough = crate::layers::alibi::bias(&[0.5, 0.25], 9, &Device::Cpu).unwrap();
+        assert!(attend_packed(&q, &q, &q, &cu, 1.0, Some(&enough)).is_ok());
     }
 
     #[test]
