@@ -3,9 +3,8 @@
 //! candle's CPU `gelu_erf` calls a scalar libm `erf` per element, which took a sixth of an ESM-2
 //! forward pass on CPU. Here f32 on CPU uses the rational erf approximation of Eigen/XLA
 //! (clamped to [-4, 4], odd/even polynomials, max abs error ~1e-7, under f32 noise for this
-//! use), written branch-free so the compiler vectorises it (for the widest vectors the CPU has, through
-//! `pulp`), over threads. Other dtypes and devices
-//! use candle's own kernel.
+//! use), written branch-free so the compiler vectorises it (for the widest vectors the CPU has,
+//! through `pulp`), over threads. Other dtypes and devices use candle's own kernel.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
