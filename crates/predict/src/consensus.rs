@@ -18,7 +18,6 @@ use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{PredictError, Result};
-use crate::results::{push_consensus, FrameCall, CONSENSUS_HEADER};
 
 /// Bytes of chunk ids and of chunk entries held before a sorted run is spilled (each).
 pub const DEFAULT_BUFFER_BYTES: usize = 8 << 20;
@@ -210,30 +209,6 @@ impl Consensus {
     }
 }
 
-/// The consensus of classified frames held in memory: (chunk id, is virus), sorted by chunk id;
-/// runs, if the frames are many, go to `spill_dir`.
-pub fn of_calls(calls: &[FrameCall], spill_dir: &Path) -> Result<Vec<(String, bool)>> {
-    let mut c = Consensus::new(spill_dir);
-    for call in calls {
-        c.push(&call.id, call.probs)?;
-    }
-    let mut out = Vec::new();
-    c.for_each_sorted(|id, virus| -> Result<()> {
-        out.push((String::from_utf8_lossy(id).into_owned(), virus));
-        Ok(())
-    })?;
-    Ok(out)
-}
-
-/// The text of `prediction_results_highestscore.csv` for a finished consensus.
-pub fn csv_text(chunks: &[(String, bool)]) -> String {
-    let mut out = CONSENSUS_HEADER.as_bytes().to_vec();
-    for (id, virus) in chunks {
-        push_consensus(&mut out, id.as_bytes(), *virus);
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Why a merge stopped: its runs, or what it fed.
 enum Failure<E> {
     Run(PredictError),
@@ -377,6 +352,31 @@ impl<'a> RunReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::{push_consensus, FrameCall, CONSENSUS_HEADER};
+
+    /// The consensus of classified frames held in memory: (chunk id, is virus), sorted by chunk id;
+    /// runs, if the frames are many, go to `spill_dir`.
+    fn of_calls(calls: &[FrameCall], spill_dir: &Path) -> Result<Vec<(String, bool)>> {
+        let mut c = Consensus::new(spill_dir);
+        for call in calls {
+            c.push(&call.id, call.probs)?;
+        }
+        let mut out = Vec::new();
+        c.for_each_sorted(|id, virus| -> Result<()> {
+            out.push((String::from_utf8_lossy(id).into_owned(), virus));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The text of `prediction_results_highestscore.csv` for a finished consensus.
+    fn csv_text(chunks: &[(String, bool)]) -> String {
+        let mut out = CONSENSUS_HEADER.as_bytes().to_vec();
+        for (id, virus) in chunks {
+            push_consensus(&mut out, id.as_bytes(), *virus);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
 
     fn calls(dir: &Path, frames: &[(&str, f32, f32)]) -> Vec<(String, bool)> {
         let calls: Vec<FrameCall> = frames

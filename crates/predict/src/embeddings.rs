@@ -1,12 +1,11 @@
 //! `embeddings.h5` (with `--save-embeddings`): `ids`, `dnabert` `[n, 768]` and `esm2`
 //! `[n, 2560]` (float32), written a slab at a time as the rows come, under a temporary name
-//! until it is complete ([`AtomicH5`]).
+//! until it is complete ([`AtomicH5`]); and read back a slab at a time.
 
 use std::path::{Path, PathBuf};
 
 use hdf5::types::VarLenUnicode;
 use virnucpro_engine::h5_file::{id_string, AtomicH5};
-use virnucpro_engine::output::Embeddings;
 
 use crate::error::{PredictError, Result};
 
@@ -131,11 +130,104 @@ impl EmbeddingsWriter {
     }
 }
 
-/// Writes `embeddings.h5` from whole in-memory embeddings (`merge` of shards).
-pub fn save(path: &Path, dna: &Embeddings, esm: &Embeddings) -> Result<()> {
-    let mut w = EmbeddingsWriter::create(path, dna.ids.len(), dna.dim, esm.dim)?;
-    for (i, id) in dna.ids.iter().enumerate() {
-        w.push(id, dna.row(i), esm.row(i))?;
+/// One row of `embeddings.h5`: its id, DNABERT-S and ESM-2 embeddings.
+pub type EmbeddingRow<'a> = (&'a str, &'a [f32], &'a [f32]);
+
+/// An `embeddings.h5` read back a slab of rows at a time (`merge` of shards).
+pub struct EmbeddingsReader {
+    path: PathBuf,
+    datasets: [hdf5::Dataset; 3],
+    rows: usize,
+    dims: (usize, usize),
+    /// Where the slab held starts, and the next row to give.
+    slab_start: usize,
+    next: usize,
+    ids: Vec<String>,
+    values: [Vec<f32>; 2],
+    _file: hdf5::File,
+}
+
+impl EmbeddingsReader {
+    /// Opens `path` and checks its three datasets agree on the number of rows.
+    pub fn open(path: &Path) -> Result<Self> {
+        let h5 = |e: hdf5::Error| PredictError::file(path, format!("cannot read: {e}"));
+        let file = hdf5::File::open(path).map_err(h5)?;
+        let ids = file.dataset("ids").map_err(h5)?;
+        let dnabert = file.dataset("dnabert").map_err(h5)?;
+        let esm = file.dataset("esm2").map_err(h5)?;
+        let rows = ids.shape().first().copied().unwrap_or(0);
+        let width = |d: &hdf5::Dataset, name: &str| -> Result<usize> {
+            match d.shape()[..] {
+                [n, dim] if n == rows => Ok(dim),
+                ref shape => Err(PredictError::file(
+                    path,
+                    format!("dataset {name} has shape {shape:?}, expected [{rows}, dim]"),
+                )),
+            }
+        };
+        let dims = (width(&dnabert, "dnabert")?, width(&esm, "esm2")?);
+        Ok(EmbeddingsReader {
+            path: path.to_path_buf(),
+            datasets: [ids, dnabert, esm],
+            rows,
+            dims,
+            slab_start: 0,
+            next: 0,
+            ids: Vec::new(),
+            values: [Vec::new(), Vec::new()],
+            _file: file,
+        })
     }
-    w.commit()
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rows in the file.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The DNABERT-S and ESM-2 widths.
+    pub fn dims(&self) -> (usize, usize) {
+        self.dims
+    }
+
+    /// The next row (id, DNABERT-S, ESM-2); `None` after the last.
+    pub fn next_row(&mut self) -> Result<Option<EmbeddingRow<'_>>> {
+        if self.next >= self.rows {
+            return Ok(None);
+        }
+        if self.next >= self.slab_start + self.ids.len() {
+            self.read_slab()?;
+        }
+        let i = self.next - self.slab_start;
+        self.next += 1;
+        let (d, e) = self.dims;
+        Ok(Some((
+            &self.ids[i],
+            &self.values[0][i * d..(i + 1) * d],
+            &self.values[1][i * e..(i + 1) * e],
+        )))
+    }
+
+    /// Reads the slab of rows that starts at `next`.
+    fn read_slab(&mut self) -> Result<()> {
+        let h5 = |e: hdf5::Error| PredictError::file(&self.path, format!("cannot read: {e}"));
+        let (a, b) = (self.next, (self.next + SLAB_ROWS).min(self.rows));
+        let ids: ndarray::Array1<VarLenUnicode> =
+            self.datasets[0].read_slice_1d(a..b).map_err(h5)?;
+        self.ids.clear();
+        self.ids.extend(ids.iter().map(|s| s.as_str().to_string()));
+        for k in 0..2 {
+            let slab: ndarray::Array2<f32> = self.datasets[k + 1]
+                .read_slice_2d(ndarray::s![a..b, ..])
+                .map_err(h5)?;
+            self.values[k].clear();
+            self.values[k].extend(slab.iter().copied());
+        }
+        self.slab_start = a;
+        Ok(())
+    }
 }

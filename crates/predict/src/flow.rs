@@ -17,27 +17,19 @@ use candle_core::Device;
 use virnucpro_engine::ordered::InOrder;
 use virnucpro_engine::{encoder, fault, fingerprint, Model, ModelKind, Options, StopFlag};
 use virnucpro_models::Classifier;
-use virnucpro_seq::{AtomicFile, DuplicateIds, FastaReader};
+use virnucpro_seq::{DuplicateIds, FastaReader};
 
-use crate::consensus::Consensus;
-use crate::embeddings::EmbeddingsWriter;
 use crate::error::{PredictError, Result};
 use crate::frames::Frames;
 use crate::ledger::LedgerWriter;
-use crate::out_dir::{
-    write_kraken, write_renamed, CONSENSUS, EMBEDDINGS, RENAMED, RESULTS, RESULT_FILES,
-};
+use crate::out_dir::{OutDir, RESULT_FILES, RUN_RECORD};
 pub use crate::request::{Reporter, Request, Silent, Summary};
-use crate::results;
-use crate::run_record::{
-    read_record, write_record, RunRecord, RunTotals, SequenceCallCounts, Timings, RUN_RECORD,
-};
+use crate::result_writer::{Plan, ResultWriter};
+use crate::run_record::{read_record, write_record, RunRecord, Timings};
 use crate::scorer::{FrameScorer, SCORES};
-use crate::sequence_calls::{SequenceCounts, SequenceTable};
+use crate::sequence_calls::SequenceTable;
 use crate::shard::{self, Shard, ShardRecord};
-
-/// The record ledger in `intermediates` (see [`crate::ledger`]).
-const LEDGER: &str = "records.gz";
+use crate::totals::Totals;
 
 /// Runs (or resumes) a prediction: describe the run, stop early if this very run finished
 /// before, load the models, score every frame in one pass over the input, write the result
@@ -45,19 +37,20 @@ const LEDGER: &str = "records.gz";
 pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Result<Summary> {
     let started = Instant::now();
     let out = &req.out_dir;
+    let dir = OutDir::new(out);
     std::fs::create_dir_all(out)
         .map_err(|e| PredictError::file(out, format!("cannot create: {e}")))?;
     // One run at a time in OUT_DIR, from the first read of its record to the last write.
     let _lock = virnucpro_engine::lock::DirLock::acquire(out)?;
-    let work = out.join("intermediates");
-    let record_path = out.join(RUN_RECORD);
+    let work = dir.intermediates();
+    let record_path = dir.run_record();
 
     let (mut record, fingerprint_seconds) = describe_run(req, reporter)?;
-    if let Some(done) = finished_before(req, &record, &record_path)? {
+    if let Some(done) = finished_before(req, &record, &dir)? {
         return Ok(done);
     }
     if req.force_restart {
-        start_over(out, &work)?;
+        start_over(&dir)?;
     }
 
     // Every model is loaded before anything is written, so a broken one stops the run here.
@@ -73,7 +66,7 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
     std::fs::create_dir_all(&work)
         .map_err(|e| PredictError::file(&work, format!("cannot create: {e}")))?;
 
-    let scored = score_frames(req, &workers, &mut record, &work, reporter, stop)?;
+    let scored = score_frames(req, &workers, &mut record, &dir, reporter, stop)?;
     let mut summary = Summary {
         stage_seconds: vec![("fingerprint".into(), fingerprint_seconds)],
         ..Summary::default()
@@ -82,31 +75,21 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
 
     let keep_embeddings = req.save_embeddings.then_some(widths);
     let width = workers[0].width();
-    let writing_cpu = write_results(
+    write_results(
         req,
-        &work,
+        &dir,
         &scored,
-        width,
-        keep_embeddings,
+        Layout {
+            width,
+            embeddings: keep_embeddings,
+        },
         reporter,
-        &mut summary,
+        (&mut summary, &mut record),
+        started,
         stop,
     )?;
-
-    let engine = &scored.engine;
-    let flow_cpu = engine.feeder_cpu_seconds + engine.writer_cpu_seconds + writing_cpu;
-    tracing::debug!(
-        "CPU outside the models: {:.2} s reading, tokenising and planning, {:.2} s \
-         checkpointing, {writing_cpu:.2} s writing the result files",
-        engine.feeder_cpu_seconds,
-        engine.writer_cpu_seconds
-    );
-    let timings = Timings {
-        wall: started.elapsed().as_secs_f64(),
-        forward: summary.forward_seconds,
-        flow_cpu,
-    };
-    record_complete(req, &record_path, record, &summary, engine, timings)?;
+    // The last write: a crash before it resumes rather than reporting a finished run.
+    write_record(&record_path, &record)?;
     if !req.keep_intermediates {
         std::fs::remove_dir_all(&work)
             .map_err(|e| PredictError::file(&work, format!("cannot remove: {e}")))?;
@@ -135,7 +118,7 @@ fn describe_run(req: &Request, reporter: &dyn Reporter) -> Result<(RunRecord, f6
         seconds: None,
         min_score: req.min_score,
         rename_duplicates: req.duplicates == DuplicateIds::Rename,
-        sequence_calls: None,
+        merged_shards: None,
     };
     let seconds = hashing.elapsed().as_secs_f64();
     reporter.stage(
@@ -148,14 +131,26 @@ fn describe_run(req: &Request, reporter: &dyn Reporter) -> Result<(RunRecord, f6
 
 /// `Some` summary when the output directory holds this very run, finished (its Kraken file is
 /// written again if asked); `None` to run or resume; an error for another run's directory.
-fn finished_before(req: &Request, record: &RunRecord, path: &Path) -> Result<Option<Summary>> {
-    let Some(previous) = read_record(path)? else {
+fn finished_before(req: &Request, record: &RunRecord, dir: &OutDir) -> Result<Option<Summary>> {
+    if req.force_restart {
+        // Whatever the record says, even when it cannot be read: the run starts over.
+        return Ok(None);
+    }
+    let Some(previous) = read_record(&dir.run_record())? else {
         return Ok(None);
     };
     let done = compare_with_previous(req, record, &previous)?;
     if done.is_some() {
         if let Some(kraken) = &req.kraken_output {
-            write_kraken(&req.out_dir, kraken)?;
+            let summary = dir.sequence_summary();
+            if !summary.is_file() {
+                return Err(PredictError::file(
+                    &summary,
+                    "missing: this run was made before per-sequence calls existed; rerun it \
+                     with --force-restart to write them",
+                ));
+            }
+            crate::sequence_calls::write_kraken(&summary, kraken)?;
         }
     }
     Ok(done)
@@ -181,19 +176,19 @@ struct Scored {
 }
 
 /// The one pass: read, chunk, translate, embed, classify, checkpoint. Every kept frame of the
-/// input ends up in a checkpoint under `work`; `record` gets the input's fingerprint.
+/// input ends up in a checkpoint under `intermediates/checkpoints`; `record` gets the input's fingerprint.
 fn score_frames(
     req: &Request,
     workers: &[&dyn Model],
     record: &mut RunRecord,
-    work: &Path,
+    dir: &OutDir,
     reporter: &dyn Reporter,
     stop: &StopFlag,
 ) -> Result<Scored> {
     let input = virnucpro_seq::fasta::open_input(&req.input)?;
     let reader = FastaReader::from_reader(&req.input, reporter.wrap_input(&req.input, input))?
         .with_duplicates(req.duplicates);
-    let ledger_path = work.join(LEDGER);
+    let ledger_path = dir.ledger();
     // A file is read again for the viral records at the end; a stream's records are kept.
     let reread_input = rereadable(&req.input);
     let ledger = LedgerWriter::create(&ledger_path, !reread_input)
@@ -212,7 +207,7 @@ fn score_frames(
         workers,
         &mut frames,
         &req.input,
-        &work.join("checkpoints"),
+        &dir.checkpoints(),
         &combined_fingerprint(record),
         &options,
         progress.as_ref(),
@@ -278,7 +273,7 @@ fn report_scoring(
             scored.renamed.len(),
             first.original,
             first.new,
-            req.out_dir.join(RENAMED).display()
+            OutDir::new(&req.out_dir).renamed().display()
         ));
     }
     let secs = started.elapsed().as_secs_f64();
@@ -302,99 +297,96 @@ fn report_scoring(
             "no frame without a stop codon was found: the result files hold their header only",
         );
     }
-    summary.sequences = scored.counts.sequences;
-    summary.chunks = scored.counts.chunks;
-    summary.frames = scored.frames;
     summary.forward_seconds = engine.model_seconds;
     summary.resumed_frames = engine.resumed;
-    summary.renamed = scored.renamed.len() as u64;
     summary.stage_seconds.push(("predict".into(), secs));
 }
 
-/// Every result file, in input order, from the checkpoints: the per-frame and consensus
-/// results, the per-sequence table, the renamed ids and the Kraken file when asked. Fills the
-/// writing's part of `summary`; returns the CPU seconds it took.
+/// How the checkpoints' rows are laid out: their width, and the two embedding widths after
+/// the scores when they hold the embeddings.
+struct Layout {
+    width: usize,
+    embeddings: Option<(usize, usize)>,
+}
+
+/// Every result file, in input order, from the checkpoints and the record ledger, through the
+/// one result writer; `summary.json` last. Fills the writing's part of `summary` and marks
+/// `record` complete with the counts and timings (the caller writes it).
 #[allow(clippy::too_many_arguments)]
 fn write_results(
     req: &Request,
-    work: &Path,
+    dir: &OutDir,
     scored: &Scored,
-    width: usize,
-    embeddings: Option<(usize, usize)>,
+    layout: Layout,
     reporter: &dyn Reporter,
-    summary: &mut Summary,
+    (summary, record): (&mut Summary, &mut RunRecord),
+    started: Instant,
     stop: &StopFlag,
-) -> Result<f64> {
+) -> Result<()> {
     let writing = Instant::now();
     let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds();
-    let out = &req.out_dir;
     let reread = scored
         .reread_input
         .then(|| FastaReader::open_with(&req.input, req.duplicates))
         .transpose()?;
-    let per_sequence = SequenceTable::create(out, &scored.ledger, req.min_score, reread)?;
-    let written = write_outputs(
-        out,
-        work,
-        per_sequence,
-        scored.frames,
-        width,
-        embeddings,
-        stop,
-    )?;
-    if req.duplicates == DuplicateIds::Rename {
-        write_renamed(out, &scored.renamed)?;
+    let mut table = SequenceTable::open(&scored.ledger, req.min_score, reread)?;
+    let plan = Plan {
+        frames: scored.frames,
+        embeddings: layout.embeddings,
+        fastq: table.fastq(),
+        kraken: req.kraken_output.clone(),
+        renamed: req.duplicates == DuplicateIds::Rename,
+    };
+    // The consensus spills its sorted runs beside the checkpoints.
+    let mut writer = ResultWriter::create(dir, &dir.intermediates(), &plan, stop.clone())?;
+    let mut rows = InOrder::open(&dir.checkpoints(), layout.width)?;
+    while rows.next_row(|id, values| -> Result<()> {
+        let probs = [values[0], values[1]];
+        let embedding = layout
+            .embeddings
+            .map(|(d, _)| (&values[SCORES..SCORES + d], &values[SCORES + d..]));
+        writer.frame(id, probs, embedding)?;
+        table.push(id, probs, &mut writer)
+    })? {}
+    rows.finish(scored.frames)?;
+    let duplicates = rows.duplicates;
+    drop(rows);
+    table.finish(&mut writer)?;
+    for renamed in &scored.renamed {
+        writer.renamed(renamed)?;
     }
-    if let Some(kraken) = &req.kraken_output {
-        write_kraken(out, kraken)?;
-    }
-    if written.duplicates > 0 {
+    if duplicates > 0 {
         reporter.warn(&format!(
-            "{} frame(s) were in two checkpoints with the same result; each was used once",
-            written.duplicates
+            "{duplicates} frame(s) were in two checkpoints with the same result; each was used \
+             once"
         ));
     }
-    let secs = writing.elapsed().as_secs_f64();
-    reporter.stage("write", &format!("{} frames", scored.frames), secs);
-    summary.stage_seconds.push(("write".into(), secs));
-    summary.virus_frames = written.virus_frames;
-    summary.consensus_chunks = written.consensus_chunks;
-    summary.virus_chunks = written.virus_chunks;
-    summary.viral_sequences = written.sequences.viral;
-    summary.unscored_sequences = written.sequences.unscored;
-    Ok(virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu)
-}
-
-/// Marks the run complete in `run.json` (and writes `summary.json`): the last write, so a
-/// crash before it resumes rather than reporting a finished run.
-fn record_complete(
-    req: &Request,
-    path: &Path,
-    mut record: RunRecord,
-    summary: &Summary,
-    engine: &virnucpro_engine::Summary,
-    timings: Timings,
-) -> Result<()> {
-    record.complete = true;
-    record.summary = Some(RunTotals {
-        sequences: summary.sequences,
-        chunks: summary.chunks,
-        frames: summary.frames,
-        virus_frames: summary.virus_frames,
-        consensus_chunks: summary.consensus_chunks,
-        virus_chunks: summary.virus_chunks,
-    });
-    record.seconds = Some(timings);
-    record.sequence_calls = Some(SequenceCallCounts {
-        viral: summary.viral_sequences,
-        unscored: summary.unscored_sequences,
-        renamed: summary.renamed,
-    });
-    crate::run_summary::write(
-        &req.out_dir,
-        &crate::run_summary::of_run(req, &record, summary, engine),
-    )?;
-    write_record(path, &record)
+    let engine = &scored.engine;
+    writer.finish(|totals| {
+        let secs = writing.elapsed().as_secs_f64();
+        reporter.stage("write", &format!("{} frames", scored.frames), secs);
+        summary.stage_seconds.push(("write".into(), secs));
+        summary.totals = Totals {
+            chunks: scored.counts.chunks,
+            ..*totals
+        };
+        let writing_cpu = virnucpro_engine::clock::thread_cpu_seconds() - writing_cpu;
+        tracing::debug!(
+            "CPU outside the models: {:.2} s reading, tokenising and planning, {:.2} s \
+             checkpointing, {writing_cpu:.2} s writing the result files",
+            engine.feeder_cpu_seconds,
+            engine.writer_cpu_seconds
+        );
+        record.complete = true;
+        record.summary = Some(summary.totals);
+        record.seconds = Some(Timings {
+            wall: started.elapsed().as_secs_f64(),
+            forward: summary.forward_seconds,
+            flow_cpu: engine.feeder_cpu_seconds + engine.writer_cpu_seconds + writing_cpu,
+        });
+        Ok(crate::run_summary::of_run(req, record, summary, engine))
+    })?;
+    Ok(())
 }
 
 /// What the previous run in the output directory means for this one: `Some` when it is this
@@ -431,10 +423,7 @@ fn compare_with_previous(
             record.min_score
         )));
     }
-    let finished = previous.complete
-        && [RESULTS, CONSENSUS, crate::sequence_calls::SEQUENCE_SUMMARY]
-            .iter()
-            .all(|name| req.out_dir.join(name).is_file());
+    let finished = previous.complete && OutDir::new(&req.out_dir).holds_finished_results();
     if !finished {
         return Ok(None); // resume: the engine checks each finished frame against the input
     }
@@ -447,30 +436,22 @@ fn compare_with_previous(
     if fp.finish() != previous.input_fingerprint {
         return Err(refuse("input"));
     }
-    let s = previous.summary.unwrap_or_default();
     Ok(Some(Summary {
-        sequences: s.sequences,
-        chunks: s.chunks,
-        frames: s.frames,
-        virus_frames: s.virus_frames,
-        consensus_chunks: s.consensus_chunks,
-        virus_chunks: s.virus_chunks,
+        totals: previous.summary.unwrap_or_default(),
         already_complete: true,
-        viral_sequences: previous.sequence_calls.map_or(0, |c| c.viral),
-        unscored_sequences: previous.sequence_calls.map_or(0, |c| c.unscored),
-        renamed: previous.sequence_calls.map_or(0, |c| c.renamed),
         ..Summary::default()
     }))
 }
 
 /// `--force-restart`: the old checkpoints and result files go before anything else is written.
-fn start_over(out: &Path, work: &Path) -> Result<()> {
+fn start_over(dir: &OutDir) -> Result<()> {
+    let work = dir.intermediates();
     if work.exists() {
-        std::fs::remove_dir_all(work)
-            .map_err(|e| PredictError::file(work, format!("cannot remove: {e}")))?;
+        std::fs::remove_dir_all(&work)
+            .map_err(|e| PredictError::file(&work, format!("cannot remove: {e}")))?;
     }
     for name in RESULT_FILES.iter().chain(&[RUN_RECORD]) {
-        let path = out.join(name);
+        let path = dir.file(name);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -535,104 +516,4 @@ fn load_scorers(req: &Request) -> Result<Vec<FrameScorer>> {
                 .map_err(|message| PredictError::file(&req.models.classifier, message))
         },
     )
-}
-
-/// What writing the result files found.
-struct Written {
-    virus_frames: u64,
-    consensus_chunks: u64,
-    virus_chunks: u64,
-    duplicates: u64,
-    sequences: SequenceCounts,
-}
-
-/// Writes the result files (and `embeddings.h5` when `embeddings` gives the two widths) from
-/// the checkpoints in `work`, in input order, as a stream, with `per_sequence` fed each frame;
-/// each appears whole or not at all. The consensus sorts its chunks in bounded memory, spilling sorted runs
-/// into `work`.
-fn write_outputs(
-    out: &Path,
-    work: &Path,
-    mut per_sequence: SequenceTable,
-    total: u64,
-    width: usize,
-    embeddings: Option<(usize, usize)>,
-    stop: &StopFlag,
-) -> Result<Written> {
-    let checkpoints = &work.join("checkpoints");
-    let spill_dir = work;
-    // A signal while the files are written stops the run with nothing committed: the
-    // checkpoints hold every frame, so the rerun writes them again.
-    let stopped = || -> Result<()> {
-        match stop.signal() {
-            Some(signal) => Err(virnucpro_engine::EngineError::Interrupted { signal }.into()),
-            None => Ok(()),
-        }
-    };
-    let mut results = AtomicFile::create(out.join(RESULTS))?;
-    results.write_all(results::RESULTS_HEADER.as_bytes())?;
-    let mut saved = match embeddings {
-        Some((d, e)) => Some(EmbeddingsWriter::create(
-            &out.join(EMBEDDINGS),
-            total as usize,
-            d,
-            e,
-        )?),
-        None => None,
-    };
-    let mut consensus = Consensus::new(spill_dir);
-    let mut virus_frames = 0;
-    let mut line = String::new();
-    let mut rows = InOrder::open(checkpoints, width)?;
-    let mut given = 0u64;
-    while rows.next_row(|id, values| -> Result<()> {
-        given += 1;
-        if given.is_multiple_of(1024) {
-            stopped()?;
-        }
-        let probs = [values[0], values[1]];
-        line.clear();
-        results::push_result(&mut line, id, probs);
-        results.write_all(line.as_bytes())?;
-        consensus.push(id, probs)?;
-        per_sequence.push(id, probs)?;
-        if probs[1] > probs[0] {
-            virus_frames += 1;
-        }
-        if let (Some(w), Some((d, _))) = (saved.as_mut(), embeddings) {
-            w.push(id, &values[SCORES..SCORES + d], &values[SCORES + d..])?;
-        }
-        Ok(())
-    })? {}
-    rows.finish(total)?;
-    let duplicates = rows.duplicates;
-    drop(rows);
-    let mut csv = AtomicFile::create(out.join(CONSENSUS))?;
-    csv.write_all(results::CONSENSUS_HEADER.as_bytes())?;
-    let mut line = Vec::new();
-    let (consensus_chunks, virus_chunks) =
-        consensus.for_each_sorted(|id, virus| -> Result<()> {
-            given += 1;
-            if given.is_multiple_of(1024) {
-                stopped()?;
-            }
-            line.clear();
-            results::push_consensus(&mut line, id, virus);
-            csv.write_all(&line)?;
-            Ok(())
-        })?;
-    stopped()?;
-    if let Some(w) = saved {
-        w.commit()?;
-    }
-    let (sequences, _) = per_sequence.commit()?;
-    results.commit()?;
-    csv.commit()?;
-    Ok(Written {
-        virus_frames,
-        consensus_chunks,
-        virus_chunks,
-        duplicates,
-        sequences,
-    })
 }

@@ -2,52 +2,51 @@
 //!
 //! Every shard's `run.json` must be complete and made from the same input, length and models;
 //! the shards must be exactly 1..N once each and their record ranges must tile the input. The
-//! frame rows are concatenated in shard order (which is input order, the shards being
-//! contiguous), every id is checked to appear once, and the per-chunk consensus is computed again
-//! from the joined rows, so a chunk split across a shard boundary is still one row.
+//! shards are contiguous parts of the input, so reading them one after the other is input
+//! order: their frame rows, embeddings, per-sequence rows and viral records are read a line
+//! (or a slab of rows) at a time and fed to the one result writer that `predict` uses, which
+//! computes the per-chunk consensus again from the joined rows (a chunk is never split across
+//! shards, but the consensus sorts all chunks as one). Each shard's row counts are checked
+//! against its `run.json`. Memory does not grow with the input.
 
-use std::collections::HashSet;
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 
-use virnucpro_engine::output::Embeddings;
+use virnucpro_engine::StopFlag;
+use virnucpro_seq::Renamed;
 
+use crate::embeddings::EmbeddingsReader;
 use crate::error::{PredictError, Result};
-use crate::out_dir::{self, CONSENSUS, EMBEDDINGS, RENAMED, RESULTS};
-use crate::request::Summary;
-use crate::results::FrameCall;
-use crate::run_record::{self, RunRecord, RunTotals, SequenceCallCounts, RUN_RECORD};
-use crate::sequence_calls::SequenceCounts;
-use virnucpro_seq::AtomicFile;
+use crate::out_dir::{OutDir, RESULT_FILES, RUN_RECORD, VIRUSES_FASTA, VIRUSES_FASTQ};
+use crate::result_writer::{Plan, ResultWriter};
+use crate::results::RESULTS_HEADER;
+use crate::run_record::{self, RunRecord};
+use crate::sequence_calls::{SequenceRow, SequenceSink, SUMMARY_HEADER};
+use crate::totals::Totals;
 
 /// What a merge wrote.
 #[derive(Debug, Clone, Default)]
 pub struct MergeSummary {
     /// Shards joined.
     pub shards: usize,
-    /// Input records.
-    pub sequences: u64,
-    /// Frame rows.
-    pub frames: u64,
-    /// Frames called virus.
-    pub virus_frames: u64,
-    /// Chunks in the consensus.
-    pub consensus_chunks: u64,
-    /// Chunks called virus by the consensus.
-    pub virus_chunks: u64,
+    /// What the joined result counts.
+    pub totals: Totals,
     /// Whether `embeddings.h5` was joined too.
     pub embeddings: bool,
-    /// Sequences called virus.
-    pub viral_sequences: u64,
 }
 
+/// A shard: its directory and its run record.
+type ShardRun = (PathBuf, RunRecord);
+
 /// Joins the shard output directories `shards` into `out_dir`. `out_dir` may not be one of the
-/// shards, and may hold earlier results only if they are this same result (a retried merge)
-/// or `force` is given.
+/// shards, and may hold earlier results only if they are this merge's own (a retried merge)
+/// or `force` is given. A signal on `stop` ends the merge with nothing committed.
 pub fn merge(
     shards: &[PathBuf],
     out_dir: &Path,
     force: bool,
     kraken: Option<&Path>,
+    stop: &StopFlag,
 ) -> Result<MergeSummary> {
     let started = std::time::Instant::now();
     if shards.is_empty() {
@@ -55,9 +54,9 @@ pub fn merge(
             "no shard directory given to merge".to_string(),
         ));
     }
-    let mut runs: Vec<(PathBuf, RunRecord)> = Vec::new();
+    let mut runs: Vec<ShardRun> = Vec::new();
     for dir in shards {
-        let record = run_record::read_record(&dir.join(RUN_RECORD))?.ok_or_else(|| {
+        let record = run_record::read_record(&OutDir::new(dir).run_record())?.ok_or_else(|| {
             PredictError::file(
                 dir,
                 format!("no {RUN_RECORD}: not the output directory of `virnucpro predict --shard`"),
@@ -80,118 +79,67 @@ pub fn merge(
     }
     check_shards(&runs)?;
     runs.sort_by_key(|(_, r)| r.shard.map(|s| s.index));
+    let embeddings = embedding_widths(&runs)?;
+    let fastq = viral_records_format(&runs)?;
     check_destination(&runs, out_dir, force)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| PredictError::file(out_dir, format!("cannot create: {e}")))?;
     let _lock = virnucpro_engine::lock::DirLock::acquire(out_dir)?;
+    let dir = OutDir::new(out_dir);
+    remove_earlier_results(&dir)?;
 
-    // The frame rows, in input order, each id once.
-    let mut calls: Vec<FrameCall> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    for (dir, record) in &runs {
-        let path = dir.join(RESULTS);
-        let rows = read_results(&path)?;
-        let expected = record.summary.map(|s| s.frames).unwrap_or(0);
-        if rows.len() as u64 != expected {
-            return Err(PredictError::file(
-                &path,
-                format!(
-                    "{} rows, but its run recorded {expected} frames: the file was changed after \
-                     the run; rerun this shard with --force-restart",
-                    rows.len()
-                ),
-            ));
-        }
-        for call in rows {
-            if !seen.insert(call.id.clone()) {
-                return Err(PredictError::file(
-                    &path,
-                    format!(
-                        "frame '{}' is also in an earlier shard: were two shards run on \
-                         different inputs?",
-                        call.id
-                    ),
-                ));
-            }
-            calls.push(call);
-        }
-    }
-
-    let embeddings = merge_embeddings(&runs, &calls, out_dir)?;
-    let sequences = merge_sequence_calls(&runs, out_dir)?;
-    out_dir::write_results(out_dir, &calls)?;
-    let consensus = crate::consensus::of_calls(&calls, out_dir)?;
-    let summary = MergeSummary {
-        viral_sequences: sequences.viral,
-        shards: runs.len(),
-        sequences: runs
-            .iter()
-            .map(|(_, r)| r.summary.map(|s| s.sequences).unwrap_or(0))
-            .sum(),
-        frames: calls.len() as u64,
-        virus_frames: calls.iter().filter(|c| c.label() == "virus").count() as u64,
-        consensus_chunks: consensus.len() as u64,
-        virus_chunks: consensus.iter().filter(|c| c.1).count() as u64,
+    let first = &runs[0].1;
+    let shard_totals = |r: &RunRecord| r.summary.unwrap_or_default();
+    let plan = Plan {
+        frames: runs.iter().map(|(_, r)| shard_totals(r).frames).sum(),
         embeddings,
+        fastq,
+        kraken: kraken.map(Path::to_path_buf),
+        renamed: first.rename_duplicates,
     };
-    // The joined directory records a whole, finished run: `predict` on the same input and models
-    // into it finds it complete.
-    let chunks = runs
-        .iter()
-        .map(|(_, r)| r.summary.map(|s| s.chunks).unwrap_or(0))
-        .sum();
-    // Every shard reads (and renames) the whole input, so each holds the whole mapping.
-    let renamed = runs[0].1.sequence_calls.map_or(0, |c| c.renamed);
-    if runs[0].1.rename_duplicates {
-        let from = runs[0].0.join(RENAMED);
-        copy_atomically(&from, &out_dir.join(RENAMED))?;
+    let mut writer = ResultWriter::create(&dir, out_dir, &plan, stop.clone())?;
+    for (shard_dir, record) in &runs {
+        let shard = OutDir::new(shard_dir);
+        join_frames(&mut writer, &shard, shard_totals(record).frames, embeddings)?;
+        join_sequences(&mut writer, &shard, shard_totals(record).sequences, fastq)?;
     }
-    let whole = RunRecord {
+    if first.rename_duplicates {
+        // Every shard reads (and renames) the whole input, so each holds the whole mapping.
+        join_renamed(&mut writer, &OutDir::new(&runs[0].0))?;
+    }
+    // The joined directory records a whole, finished run: `predict` on the same input and
+    // models into it finds it complete.
+    let chunks = runs.iter().map(|(_, r)| shard_totals(r).chunks).sum();
+    let mut whole = RunRecord {
         complete: true,
-        summary: Some(RunTotals {
-            sequences: summary.sequences,
-            chunks,
-            frames: summary.frames,
-            virus_frames: summary.virus_frames,
-            consensus_chunks: summary.consensus_chunks,
-            virus_chunks: summary.virus_chunks,
-        }),
+        summary: None,
         shard: None,
-        sequence_calls: Some(SequenceCallCounts {
-            viral: sequences.viral,
-            unscored: sequences.unscored,
-            renamed,
-        }),
         seconds: None,
-        ..runs[0].1.clone()
+        merged_shards: Some(runs.len()),
+        ..first.clone()
     };
-    if let Some(kraken) = kraken {
-        out_dir::write_kraken(out_dir, kraken)?;
-    }
-    let totals = Summary {
-        sequences: summary.sequences,
-        chunks,
-        frames: summary.frames,
-        virus_frames: summary.virus_frames,
-        consensus_chunks: summary.consensus_chunks,
-        virus_chunks: summary.virus_chunks,
-        viral_sequences: sequences.viral,
-        unscored_sequences: sequences.unscored,
-        renamed,
-        ..Summary::default()
-    };
-    crate::run_summary::write(
-        out_dir,
-        &crate::run_summary::of_merge(&whole, &totals, runs.len(), started.elapsed().as_secs_f64()),
-    )?;
-    run_record::write_record(&out_dir.join(RUN_RECORD), &whole)?;
-    Ok(summary)
+    let totals = writer.finish(|written| {
+        let totals = Totals { chunks, ..*written };
+        whole.summary = Some(totals);
+        Ok(crate::run_summary::of_merge(
+            &whole,
+            &totals,
+            runs.len(),
+            started.elapsed().as_secs_f64(),
+        ))
+    })?;
+    run_record::write_record(&dir.run_record(), &whole)?;
+    Ok(MergeSummary {
+        shards: runs.len(),
+        totals: Totals { chunks, ..totals },
+        embeddings: embeddings.is_some(),
+    })
 }
 
 /// Whether `out_dir` may receive the joined result: never a shard's own directory; a directory
-/// holding results only when they are of this same input and models (a merge retried by a
-/// workflow engine) or when `force` says to replace them.
-fn check_destination(runs: &[(PathBuf, RunRecord)], out_dir: &Path, force: bool) -> Result<()> {
+/// holding results only when they are this merge's own, of the same input and models (a merge
+/// retried by a workflow engine), or when `force` says to replace them.
+fn check_destination(runs: &[ShardRun], out_dir: &Path, force: bool) -> Result<()> {
     let target = std::fs::canonicalize(out_dir).ok();
     for (dir, _) in runs {
         if target.is_some() && std::fs::canonicalize(dir).ok() == target {
@@ -201,25 +149,19 @@ fn check_destination(runs: &[(PathBuf, RunRecord)], out_dir: &Path, force: bool)
             )));
         }
     }
-    let holds_results = [RUN_RECORD, RESULTS, CONSENSUS]
-        .iter()
-        .any(|name| out_dir.join(name).exists());
+    let dir = OutDir::new(out_dir);
+    let holds_results = std::iter::once(&RUN_RECORD)
+        .chain(RESULT_FILES.iter())
+        .any(|name| dir.file(name).exists());
     if !holds_results || force {
         return Ok(());
     }
     let first = &runs[0].1;
-    let same = run_record::read_record(&out_dir.join(RUN_RECORD))
+    let own = run_record::read_record(&dir.run_record())
         .ok()
         .flatten()
-        .is_some_and(|r| {
-            r.shard.is_none()
-                && r.input_fingerprint == first.input_fingerprint
-                && r.length == first.length
-                && r.esm_fingerprint == first.esm_fingerprint
-                && r.dnabert_fingerprint == first.dnabert_fingerprint
-                && r.classifier_fingerprint == first.classifier_fingerprint
-        });
-    if same {
+        .is_some_and(|r| r.shard.is_none() && r.merged_shards.is_some() && r.same_source(first));
+    if own {
         return Ok(());
     }
     Err(PredictError::Setup(format!(
@@ -229,128 +171,271 @@ fn check_destination(runs: &[(PathBuf, RunRecord)], out_dir: &Path, force: bool)
     )))
 }
 
-/// Concatenates the shards' `sequence_summary.tsv` and viral records (shards are contiguous
-/// runs of records, so this is input order), checking each shard's rows against its record.
-fn merge_sequence_calls(runs: &[(PathBuf, RunRecord)], out_dir: &Path) -> Result<SequenceCounts> {
-    use crate::sequence_calls::{
-        SequenceRow, SEQUENCE_SUMMARY, SUMMARY_HEADER, VIRUSES_FASTA, VIRUSES_FASTQ,
-    };
-    let mut tsv = AtomicFile::create(out_dir.join(SEQUENCE_SUMMARY))?;
-    tsv.write_all(SUMMARY_HEADER.as_bytes())?;
-    let mut counts = SequenceCounts::default();
-    let mut viruses_name = None;
-    for (dir, record) in runs {
-        let path = dir.join(SEQUENCE_SUMMARY);
-        let cannot = |e: std::io::Error| {
+/// Removes what an earlier result left in the destination (checked by [`check_destination`]),
+/// the run record first, so that a merge that fails part-way never leaves a record beside
+/// files it does not describe.
+fn remove_earlier_results(dir: &OutDir) -> Result<()> {
+    for name in std::iter::once(&RUN_RECORD).chain(RESULT_FILES.iter()) {
+        let path = dir.file(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PredictError::file(&path, format!("cannot remove: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// The lines of a shard's text file after its header, which must be `header`.
+fn lines_after_header(
+    path: &Path,
+    header: &str,
+    what: &str,
+) -> Result<impl Iterator<Item = Result<String>>> {
+    let cannot = {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| {
             PredictError::file(
                 &path,
                 format!("cannot read: {e}; rerun this shard with --force-restart"),
             )
+        }
+    };
+    let file = std::fs::File::open(path).map_err(&cannot)?;
+    let mut lines = std::io::BufReader::with_capacity(1 << 20, file).lines();
+    if lines.next().transpose().map_err(&cannot)?.as_deref() != Some(header.trim_end()) {
+        return Err(PredictError::file(
+            path,
+            format!("not a {what} (its header differs)"),
+        ));
+    }
+    Ok(lines.map(move |line| line.map_err(&cannot)))
+}
+
+/// A file of a shard held other than `want` rows: changed after its run.
+fn row_count_error(path: &Path, rows: u64, want: u64, what: &str) -> PredictError {
+    PredictError::file(
+        path,
+        format!(
+            "{rows} rows, but its run recorded {want} {what}: the file was changed after the \
+             run; rerun this shard with --force-restart"
+        ),
+    )
+}
+
+/// Feeds a shard's frame rows (and embeddings) to `writer`, checking there are `want`.
+fn join_frames(
+    writer: &mut ResultWriter,
+    shard: &OutDir,
+    want: u64,
+    embeddings: Option<(usize, usize)>,
+) -> Result<()> {
+    let path = shard.results();
+    let mut saved = match embeddings {
+        Some(_) if want > 0 => Some(EmbeddingsReader::open(&shard.embeddings())?),
+        _ => None,
+    };
+    if let Some(r) = &saved {
+        if r.rows() as u64 != want || Some(r.dims()) != embeddings {
+            return Err(PredictError::file(
+                r.path(),
+                format!(
+                    "{} rows of {:?} floats, but its run recorded {want} frames of {:?}; \
+                     rerun this shard with --force-restart",
+                    r.rows(),
+                    r.dims(),
+                    embeddings.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let mut rows = 0u64;
+    for (i, line) in
+        lines_after_header(&path, RESULTS_HEADER, "prediction_results.txt")?.enumerate()
+    {
+        let line = line?;
+        let bad = || {
+            PredictError::file(
+                &path,
+                format!(
+                    "line {}: expected id, label and two scores: '{line}'",
+                    i + 2
+                ),
+            )
         };
-        let file = std::fs::File::open(&path).map_err(cannot)?;
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::with_capacity(1 << 20, file));
-        if lines.next().transpose().map_err(cannot)?.as_deref() != Some(SUMMARY_HEADER.trim_end()) {
-            return Err(PredictError::file(
-                &path,
-                "not a sequence_summary.tsv (header differs)",
-            ));
-        }
-        let mut rows = 0u64;
-        for (i, line) in lines.enumerate() {
-            let line = line.map_err(cannot)?;
-            let row = SequenceRow::parse(&line, &path, i + 2)?;
-            rows += 1;
-            match row.call {
-                crate::sequence_calls::Call::Virus => counts.viral += 1,
-                crate::sequence_calls::Call::Unscored => counts.unscored += 1,
-                crate::sequence_calls::Call::Others => {}
+        let mut fields = line.split('\t');
+        let (Some(id), Some(_label), Some(p0), Some(p1), None) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            return Err(bad());
+        };
+        let probs = [
+            p0.parse().map_err(|_| bad())?,
+            p1.parse().map_err(|_| bad())?,
+        ];
+        rows += 1;
+        match saved.as_mut() {
+            Some(reader) => {
+                let saved_path = reader.path().to_path_buf();
+                let (saved_id, dnabert, esm) = reader
+                    .next_row()?
+                    .ok_or_else(|| row_count_error(&saved_path, rows - 1, want, "frames"))?;
+                if saved_id != id {
+                    return Err(PredictError::file(
+                        &saved_path,
+                        format!(
+                            "row {rows} is '{saved_id}' but prediction_results.txt has '{id}' \
+                             there; rerun this shard with --force-restart"
+                        ),
+                    ));
+                }
+                writer.frame(id, probs, Some((dnabert, esm)))?;
             }
-            tsv.write_all(line.as_bytes())?;
-            tsv.write_all(b"\n")?;
+            None => writer.frame(id, probs, None)?,
         }
-        let expected = record.summary.map(|s| s.sequences).unwrap_or(0);
-        if rows != expected {
-            return Err(PredictError::file(
+    }
+    if rows != want {
+        return Err(row_count_error(&path, rows, want, "frames"));
+    }
+    Ok(())
+}
+
+/// Feeds a shard's per-sequence rows and viral records to `writer`, checking there are
+/// `want` rows.
+fn join_sequences(writer: &mut ResultWriter, shard: &OutDir, want: u64, fastq: bool) -> Result<()> {
+    let path = shard.sequence_summary();
+    let mut rows = 0u64;
+    for (i, line) in lines_after_header(&path, SUMMARY_HEADER, "sequence_summary.tsv")?.enumerate()
+    {
+        let row = SequenceRow::parse(&line?, &path, i + 2)?;
+        writer.sequence(&row, None)?;
+        rows += 1;
+    }
+    if rows != want {
+        return Err(row_count_error(&path, rows, want, "sequences"));
+    }
+    let viruses = shard.viruses(fastq);
+    let cannot = |e: std::io::Error| PredictError::file(&viruses, format!("cannot read: {e}"));
+    let mut file = std::fs::File::open(&viruses).map_err(cannot)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(cannot)?;
+        if n == 0 {
+            return Ok(());
+        }
+        writer.viral_records(&buf[..n])?;
+    }
+}
+
+/// Feeds a shard's `renamed_ids.tsv` to `writer`.
+fn join_renamed(writer: &mut ResultWriter, shard: &OutDir) -> Result<()> {
+    let path = shard.renamed();
+    for (i, line) in
+        lines_after_header(&path, "record\toriginal_id\tnew_id", "renamed_ids.tsv")?.enumerate()
+    {
+        let line = line?;
+        let bad = || {
+            PredictError::file(
                 &path,
-                format!("{rows} rows, but its run recorded {expected} sequences: the file was changed after the run; rerun this shard with --force-restart"),
+                format!(
+                    "line {}: expected record, original_id, new_id: '{line}'",
+                    i + 2
+                ),
+            )
+        };
+        let mut fields = line.split('\t');
+        let (Some(record), Some(original), Some(new), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad());
+        };
+        writer.renamed(&Renamed {
+            record: record.parse().map_err(|_| bad())?,
+            original: original.to_string(),
+            new: new.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// The embedding widths when the shards saved `embeddings.h5` (all of them with frames, or
+/// none), `None` when none did.
+fn embedding_widths(runs: &[ShardRun]) -> Result<Option<(usize, usize)>> {
+    let with_frames: Vec<&PathBuf> = runs
+        .iter()
+        .filter(|(_, r)| r.summary.map(|s| s.frames).unwrap_or(0) > 0)
+        .map(|(d, _)| d)
+        .collect();
+    let saved: Vec<PathBuf> = with_frames
+        .iter()
+        .map(|d| OutDir::new(d).embeddings())
+        .filter(|p| p.is_file())
+        .collect();
+    if saved.is_empty() {
+        return Ok(None);
+    }
+    if saved.len() != with_frames.len() {
+        return Err(PredictError::Setup(format!(
+            "only {} of {} shards hold {}: run every shard with or every shard without \
+             --save-embeddings",
+            saved.len(),
+            with_frames.len(),
+            crate::out_dir::EMBEDDINGS
+        )));
+    }
+    let dims = EmbeddingsReader::open(&saved[0])?.dims();
+    for path in &saved[1..] {
+        if EmbeddingsReader::open(path)?.dims() != dims {
+            return Err(PredictError::file(
+                path,
+                "embedding widths differ between shards",
             ));
         }
-        counts.sequences += rows;
-        let name = [VIRUSES_FASTA, VIRUSES_FASTQ]
-            .into_iter()
-            .find(|n| dir.join(n).is_file())
-            .ok_or_else(|| {
-                PredictError::file(
+    }
+    Ok(Some(dims))
+}
+
+/// Whether the shards' viral records are FASTQ (every shard must have them in one format).
+fn viral_records_format(runs: &[ShardRun]) -> Result<bool> {
+    let mut format = None;
+    for (dir, _) in runs {
+        let shard = OutDir::new(dir);
+        let fastq = match (
+            shard.viruses(false).is_file(),
+            shard.viruses(true).is_file(),
+        ) {
+            (true, false) => false,
+            (false, true) => true,
+            _ => {
+                return Err(PredictError::file(
                     dir,
-                    "no viruses.fna or viruses.fastq; rerun this shard with --force-restart",
-                )
-            })?;
-        if *viruses_name.get_or_insert(name) != name {
+                    format!(
+                        "needs exactly one of {VIRUSES_FASTA} and {VIRUSES_FASTQ}; rerun this \
+                         shard with --force-restart"
+                    ),
+                ))
+            }
+        };
+        if *format.get_or_insert(fastq) != fastq {
             return Err(PredictError::file(
                 dir,
                 "its viral records are in another format than the first shard's",
             ));
         }
     }
-    let name = viruses_name.unwrap_or(VIRUSES_FASTA);
-    let mut viruses = AtomicFile::create(out_dir.join(name))?;
-    for (dir, _) in runs {
-        let path = dir.join(name);
-        append_file(&mut viruses, &path)?;
-    }
-    let other = if name == VIRUSES_FASTA {
-        VIRUSES_FASTQ
-    } else {
-        VIRUSES_FASTA
-    };
-    match std::fs::remove_file(out_dir.join(other)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(PredictError::file(
-                out_dir.join(other),
-                format!("cannot remove: {e}"),
-            ))
-        }
-    }
-    tsv.commit()?;
-    viruses.commit()?;
-    Ok(counts)
-}
-
-/// Appends the file at `path` to `out`, a megabyte at a time.
-fn append_file(out: &mut AtomicFile, path: &Path) -> Result<()> {
-    use std::io::Read as _;
-    let cannot = |e: std::io::Error| PredictError::file(path, format!("cannot read: {e}"));
-    let mut file = std::fs::File::open(path).map_err(cannot)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(cannot)?;
-        if n == 0 {
-            return Ok(());
-        }
-        out.write_all(&buf[..n])?;
-    }
-}
-
-/// Copies `from` to `to` through a temporary file.
-fn copy_atomically(from: &Path, to: &Path) -> Result<()> {
-    let mut f = AtomicFile::create(to)?;
-    append_file(&mut f, from)?;
-    f.commit()?;
-    Ok(())
+    Ok(format.unwrap_or(false))
 }
 
 /// Same input, length and models everywhere; shards 1..N each once; ranges tiling the input.
-fn check_shards(runs: &[(PathBuf, RunRecord)]) -> Result<()> {
+fn check_shards(runs: &[ShardRun]) -> Result<()> {
     let (first_dir, first) = &runs[0];
     let first_shard = first.shard.expect("checked by the caller");
     for (dir, r) in runs {
-        let same = r.input_fingerprint == first.input_fingerprint
-            && r.length == first.length
-            && r.esm_fingerprint == first.esm_fingerprint
-            && r.dnabert_fingerprint == first.dnabert_fingerprint
-            && r.classifier_fingerprint == first.classifier_fingerprint
+        let same = r.same_source(first)
             && r.min_score == first.min_score
             && r.rename_duplicates == first.rename_duplicates;
         if !same {
@@ -418,132 +503,4 @@ fn check_shards(runs: &[(PathBuf, RunRecord)]) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The rows of a `prediction_results.txt`.
-fn read_results(path: &Path) -> Result<Vec<FrameCall>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| PredictError::file(path, format!("cannot read: {e}")))?;
-    let mut lines = text.lines();
-    if lines.next() != Some("Sequence_ID\tPrediction\tscore1\tscore2") {
-        return Err(PredictError::file(
-            path,
-            "not a prediction_results.txt (its header is missing)",
-        ));
-    }
-    lines
-        .enumerate()
-        .map(|(i, line)| {
-            let bad = || {
-                PredictError::file(
-                    path,
-                    format!(
-                        "line {}: expected id, label and two scores: '{line}'",
-                        i + 2
-                    ),
-                )
-            };
-            let fields: Vec<&str> = line.split('\t').collect();
-            let [id, _label, p0, p1] = fields.as_slice() else {
-                return Err(bad());
-            };
-            Ok(FrameCall {
-                id: (*id).to_string(),
-                probs: [
-                    p0.parse().map_err(|_| bad())?,
-                    p1.parse().map_err(|_| bad())?,
-                ],
-            })
-        })
-        .collect()
-}
-
-/// Joins the shards' `embeddings.h5` when they were saved; false when none was.
-fn merge_embeddings(
-    runs: &[(PathBuf, RunRecord)],
-    calls: &[FrameCall],
-    out_dir: &Path,
-) -> Result<bool> {
-    let with_frames: Vec<&PathBuf> = runs
-        .iter()
-        .filter(|(_, r)| r.summary.map(|s| s.frames).unwrap_or(0) > 0)
-        .map(|(d, _)| d)
-        .collect();
-    let present = with_frames
-        .iter()
-        .filter(|d| d.join(EMBEDDINGS).is_file())
-        .count();
-    if present == 0 {
-        return Ok(false);
-    }
-    if present != with_frames.len() {
-        return Err(PredictError::Setup(format!(
-            "only {present} of {} shards hold {EMBEDDINGS}: run every shard with or every shard \
-             without --save-embeddings",
-            with_frames.len()
-        )));
-    }
-    let mut dna = Embeddings {
-        ids: Vec::new(),
-        dim: 0,
-        values: Vec::new(),
-    };
-    let mut esm = dna.clone();
-    for dir in with_frames {
-        let path = dir.join(EMBEDDINGS);
-        let (ids, d, e) = read_embeddings(&path)?;
-        for (whole, part) in [(&mut dna, d), (&mut esm, e)] {
-            if whole.dim != 0 && whole.dim != part.dim {
-                return Err(PredictError::file(
-                    &path,
-                    "embedding widths differ between shards",
-                ));
-            }
-            whole.dim = part.dim;
-            whole.ids.extend(ids.iter().cloned());
-            whole.values.extend(part.values);
-        }
-    }
-    if dna.ids.len() != calls.len() || dna.ids.iter().zip(calls).any(|(a, c)| *a != c.id) {
-        return Err(PredictError::Setup(format!(
-            "the shards' {EMBEDDINGS} do not list the same frames as their {RESULTS}; rerun the \
-             shards with --force-restart"
-        )));
-    }
-    crate::embeddings::save(&out_dir.join(EMBEDDINGS), &dna, &esm)?;
-    Ok(true)
-}
-
-/// Reads an `embeddings.h5` written by `predict --save-embeddings`: ids, DNABERT-S, ESM-2.
-pub fn read_embeddings(path: &Path) -> Result<(Vec<String>, Embeddings, Embeddings)> {
-    let h5 = |e: hdf5::Error| PredictError::file(path, format!("cannot read: {e}"));
-    let file = hdf5::File::open(path).map_err(h5)?;
-    let ids: Vec<String> = file
-        .dataset("ids")
-        .and_then(|d| d.read_raw::<hdf5::types::VarLenUnicode>())
-        .map_err(h5)?
-        .into_iter()
-        .map(|s| s.as_str().to_string())
-        .collect();
-    let read = |name: &str| -> Result<Embeddings> {
-        let data = file.dataset(name).map_err(h5)?;
-        let shape = data.shape();
-        if shape.len() != 2 || shape[0] != ids.len() {
-            return Err(PredictError::file(
-                path,
-                format!(
-                    "dataset {name} has shape {shape:?}, expected [{}, dim]",
-                    ids.len()
-                ),
-            ));
-        }
-        Ok(Embeddings {
-            ids: Vec::new(),
-            dim: shape[1],
-            values: data.read_raw::<f32>().map_err(h5)?,
-        })
-    };
-    let dna = read("dnabert")?;
-    let esm = read("esm2")?;
-    Ok((ids, dna, esm))
 }

@@ -1,75 +1,141 @@
-//! The files of an output directory: their names, and the small ones written whole (the result
-//! files of a merge, `renamed_ids.tsv`, the Kraken lines). A run's large result files are
-//! streamed by the flow.
+//! The layout of an output directory: every file a `predict` run or a `merge` writes there,
+//! named in this one place.
+//!
+//! ```text
+//! OUT_DIR/
+//!   prediction_results.txt                one row per kept frame (the original's format)
+//!   prediction_results_highestscore.csv   one row per chunk (the original's consensus)
+//!   sequence_summary.tsv                  one row per input sequence
+//!   viruses.fna | viruses.fastq           the records called virus, as they came
+//!   embeddings.h5                         with --save-embeddings
+//!   renamed_ids.tsv                       with --rename-duplicates
+//!   summary.json                          what was run and what it found
+//!   run.json                              the run record (resume, reruns, merge)
+//!   .virnucpro.lock                       one run at a time
+//!   intermediates/records.gz              the record ledger, during a run
+//!   intermediates/checkpoints/worker_N/   the engine's checkpoints, during a run
+//! ```
 
-use std::path::Path;
-
-use virnucpro_seq::AtomicFile;
-
-use crate::consensus;
-use crate::error::{PredictError, Result};
-use crate::results::{self, FrameCall};
+use std::path::{Path, PathBuf};
 
 /// `prediction_results.txt`.
 pub const RESULTS: &str = "prediction_results.txt";
 /// `prediction_results_highestscore.csv`.
 pub const CONSENSUS: &str = "prediction_results_highestscore.csv";
+/// `sequence_summary.tsv`.
+pub const SEQUENCE_SUMMARY: &str = "sequence_summary.tsv";
+/// The viral records when the input had no qualities.
+pub const VIRUSES_FASTA: &str = "viruses.fna";
+/// The viral records when the input had qualities.
+pub const VIRUSES_FASTQ: &str = "viruses.fastq";
 /// `summary.json`: what the run was made from and what it found.
 pub const SUMMARY_JSON: &str = "summary.json";
 /// `renamed_ids.tsv`: the records given a new id by `--rename-duplicates`.
 pub const RENAMED: &str = "renamed_ids.tsv";
 /// `embeddings.h5` (`--save-embeddings`).
 pub const EMBEDDINGS: &str = "embeddings.h5";
+/// `run.json`: the run record.
+pub const RUN_RECORD: &str = "run.json";
+/// The folder of a run's working files, removed at the end unless `--keep-intermediates`.
+pub const INTERMEDIATES: &str = "intermediates";
+/// The record ledger, inside [`INTERMEDIATES`] (see [`crate::ledger`]).
+pub const LEDGER: &str = "records.gz";
+/// The engine's checkpoints, inside [`INTERMEDIATES`].
+pub const CHECKPOINTS: &str = "checkpoints";
 
-/// Every result file a run or a merge may write in its output directory.
+/// Every result file a run or a merge may write (the run record aside).
 pub const RESULT_FILES: [&str; 8] = [
     RESULTS,
     CONSENSUS,
     EMBEDDINGS,
-    crate::sequence_calls::SEQUENCE_SUMMARY,
-    crate::sequence_calls::VIRUSES_FASTA,
-    crate::sequence_calls::VIRUSES_FASTQ,
+    SEQUENCE_SUMMARY,
+    VIRUSES_FASTA,
+    VIRUSES_FASTQ,
     SUMMARY_JSON,
     RENAMED,
 ];
 
-/// Writes `renamed_ids.tsv` (record number, id in the input, id given) atomically.
-pub fn write_renamed(out: &Path, renamed: &[virnucpro_seq::Renamed]) -> Result<()> {
-    let mut f = AtomicFile::create(out.join(RENAMED))?;
-    f.write_all(b"record\toriginal_id\tnew_id\n")?;
-    for r in renamed {
-        f.write_all(format!("{}\t{}\t{}\n", r.record, r.original, r.new).as_bytes())?;
-    }
-    f.commit()?;
-    Ok(())
+/// An output directory and the paths of everything in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutDir {
+    root: PathBuf,
 }
 
-/// Writes the Kraken-style lines to `path` from `out`'s `sequence_summary.tsv`.
-pub fn write_kraken(out: &Path, path: &Path) -> Result<()> {
-    let summary = out.join(crate::sequence_calls::SEQUENCE_SUMMARY);
-    if !summary.is_file() {
-        return Err(PredictError::file(
-            &summary,
-            "missing: this run was made before per-sequence calls existed; rerun it with \
-             --force-restart to write them",
-        ));
+impl OutDir {
+    /// The layout under `root` (nothing is created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        OutDir { root: root.into() }
     }
-    crate::sequence_calls::write_kraken(&summary, path)?;
-    Ok(())
-}
 
-/// Writes the two result files of `calls` into `out`, each atomically.
-pub fn write_results(out: &Path, calls: &[FrameCall]) -> Result<()> {
-    for (name, text) in [
-        (RESULTS, results::prediction_results(calls)),
-        (
-            CONSENSUS,
-            consensus::csv_text(&consensus::of_calls(calls, out)?),
-        ),
-    ] {
-        let mut f = AtomicFile::create(out.join(name))?;
-        f.write_all(text.as_bytes())?;
-        f.commit()?;
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
-    Ok(())
+
+    /// `OUT_DIR/<name>`, for a name of this module.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// `prediction_results.txt`.
+    pub fn results(&self) -> PathBuf {
+        self.file(RESULTS)
+    }
+
+    /// `prediction_results_highestscore.csv`.
+    pub fn consensus(&self) -> PathBuf {
+        self.file(CONSENSUS)
+    }
+
+    /// `sequence_summary.tsv`.
+    pub fn sequence_summary(&self) -> PathBuf {
+        self.file(SEQUENCE_SUMMARY)
+    }
+
+    /// The viral records: `viruses.fastq` when they carry qualities, else `viruses.fna`.
+    pub fn viruses(&self, fastq: bool) -> PathBuf {
+        self.file(if fastq { VIRUSES_FASTQ } else { VIRUSES_FASTA })
+    }
+
+    /// `embeddings.h5`.
+    pub fn embeddings(&self) -> PathBuf {
+        self.file(EMBEDDINGS)
+    }
+
+    /// `renamed_ids.tsv`.
+    pub fn renamed(&self) -> PathBuf {
+        self.file(RENAMED)
+    }
+
+    /// `summary.json`.
+    pub fn summary_json(&self) -> PathBuf {
+        self.file(SUMMARY_JSON)
+    }
+
+    /// `run.json`.
+    pub fn run_record(&self) -> PathBuf {
+        self.file(RUN_RECORD)
+    }
+
+    /// `intermediates/`.
+    pub fn intermediates(&self) -> PathBuf {
+        self.file(INTERMEDIATES)
+    }
+
+    /// `intermediates/records.gz`.
+    pub fn ledger(&self) -> PathBuf {
+        self.intermediates().join(LEDGER)
+    }
+
+    /// `intermediates/checkpoints/`.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.intermediates().join(CHECKPOINTS)
+    }
+
+    /// Whether a finished run's main result files are all there.
+    pub fn holds_finished_results(&self) -> bool {
+        [RESULTS, CONSENSUS, SEQUENCE_SUMMARY]
+            .iter()
+            .all(|name| self.file(name).is_file())
+    }
 }

@@ -9,6 +9,7 @@ use virnucpro_seq::DuplicateIds;
 
 use crate::locate::ModelPaths;
 use crate::shard::Shard;
+use crate::totals::Totals;
 
 /// Everything a prediction needs.
 #[derive(Debug, Clone)]
@@ -89,18 +90,8 @@ impl Reporter for Silent {
 /// What a prediction did.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
-    /// Input records.
-    pub sequences: u64,
-    /// Chunks.
-    pub chunks: u64,
-    /// Kept frames (= rows of prediction_results.txt).
-    pub frames: u64,
-    /// Frames called virus.
-    pub virus_frames: u64,
-    /// Chunks called virus by the consensus.
-    pub virus_chunks: u64,
-    /// Chunks in the consensus.
-    pub consensus_chunks: u64,
+    /// What it counted (as in `run.json` and `summary.json`).
+    pub totals: Totals,
     /// Seconds per stage, in order.
     pub stage_seconds: Vec<(String, f64)>,
     /// Seconds inside the models' forward calls, all workers together.
@@ -109,10 +100,4 @@ pub struct Summary {
     pub resumed_frames: u64,
     /// The run had finished before; nothing was recomputed.
     pub already_complete: bool,
-    /// Sequences called virus (`sequence_summary.tsv`).
-    pub viral_sequences: u64,
-    /// Sequences without a scored chunk.
-    pub unscored_sequences: u64,
-    /// Records given a new id for a duplicate one.
-    pub renamed: u64,
 }

@@ -77,15 +77,6 @@ pub fn push_result(out: &mut String, id: &str, probs: [f32; 2]) {
     );
 }
 
-/// The text of `prediction_results.txt`.
-pub fn prediction_results(calls: &[FrameCall]) -> String {
-    let mut out = String::from(RESULTS_HEADER);
-    for c in calls {
-        push_result(&mut out, &c.id, c.probs);
-    }
-    out
-}
-
 /// Appends one `prediction_results_highestscore.csv` row.
 pub fn push_consensus(out: &mut Vec<u8>, chunk_id: &[u8], virus: bool) {
     out.extend_from_slice(chunk_id);

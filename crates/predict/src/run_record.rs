@@ -8,9 +8,7 @@ use virnucpro_seq::AtomicFile;
 
 use crate::error::{PredictError, Result};
 use crate::shard::ShardRecord;
-
-/// Name of the run record in the output directory.
-pub const RUN_RECORD: &str = "run.json";
+use crate::totals::Totals;
 
 fn default_min_score() -> f64 {
     crate::sequence_calls::DEFAULT_MIN_SCORE
@@ -33,7 +31,7 @@ pub struct RunRecord {
     /// Whether both result files were written.
     pub complete: bool,
     /// What the run counted, once finished.
-    pub summary: Option<RunTotals>,
+    pub summary: Option<Totals>,
     /// The part of the input this run did, when it was one shard of several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardRecord>,
@@ -46,38 +44,21 @@ pub struct RunRecord {
     /// Whether duplicate ids were renamed (`--rename-duplicates`).
     #[serde(default)]
     pub rename_duplicates: bool,
-    /// What the per-sequence outputs counted, once finished.
+    /// The number of shards this directory was joined from by `merge`; `None` for a run of
+    /// `predict`. A retried merge may replace its own result, nothing else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sequence_calls: Option<SequenceCallCounts>,
+    pub merged_shards: Option<usize>,
 }
 
-/// `run.json`'s counts of the frame and chunk outputs. Stored as a JSON object; a record
-/// written as the array of these six numbers (in this order) is still read.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RunTotals {
-    /// Input records.
-    pub sequences: u64,
-    /// Chunks.
-    pub chunks: u64,
-    /// Kept frames (rows of `prediction_results.txt`).
-    pub frames: u64,
-    /// Frames called virus.
-    pub virus_frames: u64,
-    /// Chunks in the consensus.
-    pub consensus_chunks: u64,
-    /// Chunks called virus by the consensus.
-    pub virus_chunks: u64,
-}
-
-/// `run.json`'s counts of the per-sequence outputs.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SequenceCallCounts {
-    /// Sequences called virus.
-    pub viral: u64,
-    /// Sequences without a scored chunk.
-    pub unscored: u64,
-    /// Records given a new id for a duplicate one.
-    pub renamed: u64,
+impl RunRecord {
+    /// Whether `other` was made from the same input, length and models.
+    pub fn same_source(&self, other: &RunRecord) -> bool {
+        self.input_fingerprint == other.input_fingerprint
+            && self.length == other.length
+            && self.esm_fingerprint == other.esm_fingerprint
+            && self.dnabert_fingerprint == other.dnabert_fingerprint
+            && self.classifier_fingerprint == other.classifier_fingerprint
+    }
 }
 
 /// Where a finished run's time went.
@@ -123,19 +104,20 @@ mod tests {
     #[test]
     fn totals_are_named_and_an_older_array_record_still_reads() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(RUN_RECORD);
+        let path = dir.path().join(crate::out_dir::RUN_RECORD);
         let old = r#"{"input_fingerprint":"ab","length":300,"esm_fingerprint":"e",
             "dnabert_fingerprint":"d","classifier_fingerprint":"c","complete":true,
             "summary":[1,2,3,4,5,6]}"#;
         std::fs::write(&path, old).unwrap();
         let record = read_record(&path).unwrap().unwrap();
-        let totals = RunTotals {
+        let totals = Totals {
             sequences: 1,
             chunks: 2,
             frames: 3,
             virus_frames: 4,
             consensus_chunks: 5,
             virus_chunks: 6,
+            ..Totals::default()
         };
         assert_eq!(record.summary, Some(totals));
         write_record(&path, &record).unwrap();

@@ -1,33 +1,20 @@
-//! `summary.json`: one machine-readable account of a run for workflow engines and reports:
-//! the version, the models and their fingerprints, the parameters, the counts, where the time
-//! went and on which devices.
+//! What `summary.json` says (the result writer writes it): one machine-readable account of a
+//! run for workflow engines and reports: the version, the models and their fingerprints, the
+//! parameters, the counts, where the time went and on which devices.
 
 use std::path::Path;
 
-use serde_json::{json, Value};
-use virnucpro_seq::AtomicFile;
-
-use crate::error::{PredictError, Result};
-use crate::out_dir::SUMMARY_JSON;
 use crate::request::{Request, Summary};
 use crate::run_record::RunRecord;
+use crate::totals::Totals;
+use serde_json::{json, Value};
 
 /// This build's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The counts block shared by a run and a merge.
-pub fn counts(summary: &Summary) -> Value {
-    json!({
-        "sequences": summary.sequences,
-        "chunks": summary.chunks,
-        "frames": summary.frames,
-        "virus_frames": summary.virus_frames,
-        "consensus_chunks": summary.consensus_chunks,
-        "virus_chunks": summary.virus_chunks,
-        "viral_sequences": summary.viral_sequences,
-        "unscored_sequences": summary.unscored_sequences,
-        "renamed_ids": summary.renamed,
-    })
+/// The counts block shared by a run and a merge: [`Totals`] as it is.
+fn counts(totals: &Totals) -> Value {
+    serde_json::to_value(totals).unwrap_or(Value::Null)
 }
 
 /// The models block: each model's path (when known) and whole-content fingerprint.
@@ -86,7 +73,7 @@ pub fn of_run(
         },
         "devices": devices,
         "models": models(record, Some(req)),
-        "counts": counts(summary),
+        "counts": counts(&summary.totals),
         "resumed_frames": summary.resumed_frames,
         "seconds": {
             "stages": stages,
@@ -97,7 +84,7 @@ pub fn of_run(
 }
 
 /// `summary.json` of a `merge` of `shards` shard runs into a whole.
-pub fn of_merge(record: &RunRecord, summary: &Summary, shards: usize, seconds: f64) -> Value {
+pub fn of_merge(record: &RunRecord, totals: &Totals, shards: usize, seconds: f64) -> Value {
     json!({
         "tool": "virnucpro",
         "version": VERSION,
@@ -110,18 +97,7 @@ pub fn of_merge(record: &RunRecord, summary: &Summary, shards: usize, seconds: f
             "rename_duplicates": record.rename_duplicates,
         },
         "models": models(record, None),
-        "counts": counts(summary),
+        "counts": counts(totals),
         "seconds": {"stages": [{"stage": "merge", "seconds": seconds}]},
     })
-}
-
-/// Writes `value` as `summary.json` in `out`, atomically.
-pub fn write(out: &Path, value: &Value) -> Result<()> {
-    let path = out.join(SUMMARY_JSON);
-    let text = serde_json::to_string_pretty(value).map_err(|e| PredictError::file(&path, e))?;
-    let mut f = AtomicFile::create(&path)?;
-    f.write_all(text.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.commit()?;
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! One call per input sequence, as other viral identifiers give (geNomad, VirSorter2, Jaeger):
-//! `sequence_summary.tsv`, the viral records as they came (`viruses.fna` or `viruses.fastq`),
-//! and Kraken-style lines for read-level tools.
+//! the rows of `sequence_summary.tsv`, which records are viral (written as they came to
+//! `viruses.fna` or `viruses.fastq`), and Kraken-style lines for read-level tools. The files
+//! themselves are written by [`crate::result_writer`].
 //!
 //! A chunk's score is the highest P(virus) (`score2`) among its kept frames; a chunk is viral
 //! when its consensus (the original's rule: highest P(virus) >= highest P(others)) is True; a
@@ -9,7 +10,7 @@
 //! for `NA`. The frames arrive in input order; the record ledger says which record, and which
 //! chunk of it, each belongs to, and gives the records with no kept frame their row too.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use virnucpro_seq::AtomicFile;
 
@@ -17,12 +18,6 @@ use crate::error::{PredictError, Result};
 use crate::ledger::{Entry, LedgerReader};
 use virnucpro_seq::{FastaReader, Record};
 
-/// `sequence_summary.tsv`.
-pub const SEQUENCE_SUMMARY: &str = "sequence_summary.tsv";
-/// The viral records when the input had no qualities.
-pub const VIRUSES_FASTA: &str = "viruses.fna";
-/// The viral records when the input had qualities.
-pub const VIRUSES_FASTQ: &str = "viruses.fastq";
 /// The header line of `sequence_summary.tsv`.
 pub const SUMMARY_HEADER: &str =
     "seq_id\tlength\tchunks\tscored_chunks\tviral_chunks\tvirus_score\tcall\n";
@@ -149,17 +144,6 @@ impl SequenceRow {
     }
 }
 
-/// What the per-sequence outputs counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SequenceCounts {
-    /// Rows written.
-    pub sequences: u64,
-    /// Called virus.
-    pub viral: u64,
-    /// Without a scored chunk.
-    pub unscored: u64,
-}
-
 /// The record being filled with its frames' scores.
 struct Filling {
     entry: Entry,
@@ -247,63 +231,58 @@ impl Filling {
     }
 }
 
-/// Writes `sequence_summary.tsv` and the viral records from the frames' scores, in input order.
+/// Where the per-sequence rows go: the result writer, which writes `sequence_summary.tsv`,
+/// the viral records and the Kraken lines.
+pub trait SequenceSink {
+    /// One sequence's row, with its record when it is called virus.
+    fn sequence(&mut self, row: &SequenceRow, viral_record: Option<&Record>) -> Result<()>;
+}
+
+/// Turns the frames' scores, in input order, into one row per input sequence: the record
+/// ledger says which record (and chunk) each frame belongs to, and gives the records with no
+/// kept frame their row too.
 pub struct SequenceTable {
     ledger: LedgerReader,
+    /// The ledger's first entry, read to learn the records' kind, not yet taken.
+    first: Option<Entry>,
     /// The input read again for the viral records, when the ledger does not keep them.
     input: Option<FastaReader>,
     min_score: f64,
     filling: Option<Filling>,
-    tsv: AtomicFile,
-    viruses: AtomicFile,
-    /// Whether the viral records are written as FASTQ.
+    /// Whether the records carry qualities (the first one does).
     fastq: bool,
-    line: Vec<u8>,
-    counts: SequenceCounts,
 }
 
 impl SequenceTable {
-    /// Starts the two files in `out_dir`, reading records from the ledger at `ledger`, and the
-    /// viral records from `input` (the run's input read again, with the run's duplicate-id
-    /// policy) where the ledger does not keep them. The viral records are FASTQ when the first
-    /// record has qualities, else FASTA.
-    pub fn create(
-        out_dir: &Path,
-        ledger: &Path,
-        min_score: f64,
-        input: Option<FastaReader>,
-    ) -> Result<Self> {
+    /// Reads records from the ledger at `ledger`, and the viral records from `input` (the
+    /// run's input read again, with the run's duplicate-id policy) where the ledger does not
+    /// keep them.
+    pub fn open(ledger: &Path, min_score: f64, input: Option<FastaReader>) -> Result<Self> {
         let ledger_err =
             |e: std::io::Error| PredictError::file(ledger, format!("cannot read: {e}"));
         let mut reader = LedgerReader::open(ledger).map_err(ledger_err)?;
         let first = reader.next_entry().map_err(ledger_err)?;
         let fastq = first.as_ref().is_some_and(|e| e.has_quality);
-        let mut tsv = AtomicFile::create(out_dir.join(SEQUENCE_SUMMARY))?;
-        tsv.write_all(SUMMARY_HEADER.as_bytes())?;
-        let viruses =
-            AtomicFile::create(out_dir.join(if fastq { VIRUSES_FASTQ } else { VIRUSES_FASTA }))?;
-        let mut table = SequenceTable {
+        Ok(SequenceTable {
             ledger: reader,
+            first,
             input,
             min_score,
             filling: None,
-            tsv,
-            viruses,
             fastq,
-            line: Vec::new(),
-            counts: SequenceCounts::default(),
-        };
-        if let Some(entry) = first {
-            table.start(entry)?;
-        }
-        Ok(table)
+        })
     }
 
-    /// Makes `entry` the record being filled, writing it out at once when it has no frame.
-    fn start(&mut self, entry: Entry) -> Result<()> {
+    /// Whether the records carry qualities (the viral records are then FASTQ).
+    pub fn fastq(&self) -> bool {
+        self.fastq
+    }
+
+    /// Makes `entry` the record being filled, giving out its row at once when it has no frame.
+    fn start(&mut self, entry: Entry, sink: &mut dyn SequenceSink) -> Result<()> {
         let filling = Filling::new(entry);
         if filling.complete() {
-            self.emit(&filling)?;
+            self.emit(&filling, sink)?;
         } else {
             self.filling = Some(filling);
         }
@@ -311,56 +290,32 @@ impl SequenceTable {
     }
 
     /// Reads ledger entries until one has frames still to come (or the ledger ends).
-    fn advance(&mut self) -> Result<bool> {
+    fn advance(&mut self, sink: &mut dyn SequenceSink) -> Result<bool> {
         while self.filling.is_none() {
-            let entry = self
-                .ledger
-                .next_entry()
-                .map_err(|e| PredictError::file(self.ledger.path(), format!("cannot read: {e}")))?;
+            let entry = match self.first.take() {
+                Some(first) => Some(first),
+                None => self.ledger.next_entry().map_err(|e| {
+                    PredictError::file(self.ledger.path(), format!("cannot read: {e}"))
+                })?,
+            };
             match entry {
-                Some(entry) => self.start(entry)?,
+                Some(entry) => self.start(entry, sink)?,
                 None => return Ok(false),
             }
         }
         Ok(true)
     }
 
-    fn emit(&mut self, filling: &Filling) -> Result<()> {
+    fn emit(&mut self, filling: &Filling, sink: &mut dyn SequenceSink) -> Result<()> {
         let row = filling.row(self.min_score);
-        self.line.clear();
-        row.push_tsv(&mut self.line);
-        self.tsv.write_all(&self.line)?;
-        self.counts.sequences += 1;
-        match row.call {
-            Call::Virus => {
-                self.counts.viral += 1;
-                self.line.clear();
-                let reread;
-                let record = if filling.entry.kept {
-                    &filling.entry.record
-                } else {
-                    reread = self.read_again(&filling.entry)?;
-                    &reread
-                };
-                if self.fastq && record.qual.is_none() {
-                    // A record without qualities among reads with them: Phred 0 ('!') for each
-                    // base, as for a missing quality in SAM.
-                    let mut with = record.clone();
-                    with.qual = Some(vec![b'!'; record.seq.len()]);
-                    with.write_as_read(&mut self.line);
-                } else if !self.fastq && record.qual.is_some() {
-                    let mut without = record.clone();
-                    without.qual = None;
-                    without.write_as_read(&mut self.line);
-                } else {
-                    record.write_as_read(&mut self.line);
-                }
-                self.viruses.write_all(&self.line)?;
-            }
-            Call::Unscored => self.counts.unscored += 1,
-            Call::Others => {}
+        if row.call != Call::Virus {
+            return sink.sequence(&row, None);
         }
-        Ok(())
+        if filling.entry.kept {
+            return sink.sequence(&row, Some(&filling.entry.record));
+        }
+        let record = self.read_again(&filling.entry)?;
+        sink.sequence(&row, Some(&record))
     }
 
     /// The record of `entry` from the input read again: the next record with its id, which
@@ -396,9 +351,10 @@ impl SequenceTable {
         }
     }
 
-    /// Takes the next frame's scores (frames in input order).
-    pub fn push(&mut self, id: &str, probs: [f32; 2]) -> Result<()> {
-        if !self.advance()? {
+    /// Takes the next frame's scores (frames in input order), giving `sink` the rows of the
+    /// records it completes.
+    pub fn push(&mut self, id: &str, probs: [f32; 2], sink: &mut dyn SequenceSink) -> Result<()> {
+        if !self.advance(sink)? {
             return Err(PredictError::file(
                 self.ledger.path(),
                 format!("frame '{id}' belongs to no record of the run; rerun with --force-restart"),
@@ -413,33 +369,31 @@ impl SequenceTable {
             .map_err(|m| PredictError::file(self.ledger.path(), m))?;
         if filling.complete() {
             let done = self.filling.take().expect("just filled");
-            self.emit(&done)?;
+            self.emit(&done, sink)?;
         }
         Ok(())
     }
 
-    /// Writes the records after the last frame (none of which may expect a frame) and
-    /// commits both files. Returns the counts and the viral records' path.
-    pub fn commit(mut self) -> Result<(SequenceCounts, PathBuf)> {
-        if let Some(f) = &self.filling {
-            return Err(PredictError::file(
-                self.ledger.path(),
+    /// Gives `sink` the rows of the records after the last frame (none of which may expect a
+    /// frame).
+    pub fn finish(mut self, sink: &mut dyn SequenceSink) -> Result<()> {
+        let missing = |t: &Self, f: &Filling| {
+            PredictError::file(
+                t.ledger.path(),
                 format!("record '{}' is missing frames", f.entry.record.id),
-            ));
+            )
+        };
+        if let Some(f) = &self.filling {
+            return Err(missing(&self, f));
         }
-        if self.advance()? {
+        if self.advance(sink)? {
             let f = self
                 .filling
                 .as_ref()
                 .expect("advance leaves a record to fill");
-            return Err(PredictError::file(
-                self.ledger.path(),
-                format!("record '{}' is missing frames", f.entry.record.id),
-            ));
+            return Err(missing(&self, f));
         }
-        self.tsv.commit()?;
-        let viruses = self.viruses.commit()?;
-        Ok((self.counts, viruses))
+        Ok(())
     }
 }
 
@@ -468,6 +422,28 @@ mod tests {
     use super::*;
     use crate::ledger::LedgerWriter;
 
+    /// What a sink was given: each row's TSV line, and the viral records as FASTA.
+    #[derive(Default)]
+    struct Rows {
+        tsv: String,
+        viruses: String,
+    }
+
+    impl SequenceSink for Rows {
+        fn sequence(&mut self, row: &SequenceRow, record: Option<&Record>) -> Result<()> {
+            let mut line = Vec::new();
+            row.push_tsv(&mut line);
+            self.tsv.push_str(std::str::from_utf8(&line).unwrap());
+            assert_eq!(record.is_some(), row.call == Call::Virus);
+            if let Some(r) = record {
+                let mut text = Vec::new();
+                r.write_as_read(&mut text);
+                self.viruses.push_str(std::str::from_utf8(&text).unwrap());
+            }
+            Ok(())
+        }
+    }
+
     fn table(dir: &Path, records: &[(&str, &[u8], Vec<u8>)]) -> SequenceTable {
         let path = dir.join("ledger.gz");
         let mut w = LedgerWriter::create(&path, true).unwrap();
@@ -475,7 +451,7 @@ mod tests {
             w.add(&Record::new(*id, seq.to_vec()), chunks).unwrap();
         }
         w.finish().unwrap();
-        SequenceTable::create(dir, &path, 0.5, None).unwrap()
+        SequenceTable::open(&path, 0.5, None).unwrap()
     }
 
     /// Three records: none with a kept frame, two scored chunks around an empty one, one.
@@ -494,44 +470,34 @@ mod tests {
     fn a_frame_out_of_place_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let mut t = three(dir.path());
-        t.push("v_chunk_1F1", [0.3, 0.7]).unwrap();
-        t.push("v_chunk_1R2", [0.6, 0.4]).unwrap();
-        t.push("v_chunk_3F1", [0.9, 0.1]).unwrap();
-        assert!(t.push("x_chunk_1F1", [0.5, 0.5]).is_err());
+        let mut rows = Rows::default();
+        t.push("v_chunk_1F1", [0.3, 0.7], &mut rows).unwrap();
+        t.push("v_chunk_1R2", [0.6, 0.4], &mut rows).unwrap();
+        t.push("v_chunk_3F1", [0.9, 0.1], &mut rows).unwrap();
+        assert!(t.push("x_chunk_1F1", [0.5, 0.5], &mut rows).is_err());
     }
 
     #[test]
     fn rows_follow_the_records_and_their_frames() {
         let dir = tempfile::tempdir().unwrap();
         let mut t = three(dir.path());
-        t.push("v_chunk_1F1", [0.3, 0.7]).unwrap();
-        t.push("v_chunk_1R2", [0.6, 0.4]).unwrap();
-        t.push("v_chunk_3F1", [0.1, 0.9]).unwrap();
-        t.push("o_chunk_1F3", [0.8, 0.2]).unwrap();
-        let (counts, viruses) = t.commit().unwrap();
+        let mut rows = Rows::default();
+        t.push("v_chunk_1F1", [0.3, 0.7], &mut rows).unwrap();
+        t.push("v_chunk_1R2", [0.6, 0.4], &mut rows).unwrap();
+        t.push("v_chunk_3F1", [0.1, 0.9], &mut rows).unwrap();
+        t.push("o_chunk_1F3", [0.8, 0.2], &mut rows).unwrap();
+        t.finish(&mut rows).unwrap();
         assert_eq!(
-            counts,
-            SequenceCounts {
-                sequences: 3,
-                viral: 1,
-                unscored: 1
-            }
+            rows.tsv,
+            "none\t2\t1\t0\t0\tNA\tunscored\n\
+             v\t8\t3\t2\t2\t0.8000\tvirus\n\
+             o\t4\t1\t1\t0\t0.2000\tothers\n"
         );
-        let text = std::fs::read_to_string(dir.path().join(SEQUENCE_SUMMARY)).unwrap();
-        assert_eq!(
-            text,
-            format!(
-                "{SUMMARY_HEADER}none\t2\t1\t0\t0\tNA\tunscored\n\
-                 v\t8\t3\t2\t2\t0.8000\tvirus\n\
-                 o\t4\t1\t1\t0\t0.2000\tothers\n"
-            )
-        );
-        assert_eq!(std::fs::read_to_string(viruses).unwrap(), ">v\nACGTACGT\n");
+        assert_eq!(rows.viruses, ">v\nACGTACGT\n");
+        let summary = dir.path().join("s.tsv");
+        std::fs::write(&summary, format!("{SUMMARY_HEADER}{}", rows.tsv)).unwrap();
         let kraken = dir.path().join("k.txt");
-        assert_eq!(
-            write_kraken(&dir.path().join(SEQUENCE_SUMMARY), &kraken).unwrap(),
-            3
-        );
+        assert_eq!(write_kraken(&summary, &kraken).unwrap(), 3);
         assert_eq!(
             std::fs::read_to_string(kraken).unwrap(),
             "U\tnone\t0\t2\tNA\nC\tv\t10239\t8\t0.8000\nU\to\t0\t4\t0.2000\n"
@@ -550,28 +516,22 @@ mod tests {
         let input = |text: &'static [u8]| {
             FastaReader::from_reader("in.fa", std::io::Cursor::new(text)).unwrap()
         };
-        let mut t = SequenceTable::create(
-            dir.path(),
+        let mut t = SequenceTable::open(
             &path,
             0.5,
             Some(input(b">x\nACGT\n>v some words\nACGTACGT\n")),
         )
         .unwrap();
-        t.push("v_chunk_1F1", [0.1, 0.9]).unwrap();
-        let (_, viruses) = t.commit().unwrap();
-        assert_eq!(
-            std::fs::read_to_string(viruses).unwrap(),
-            ">v some words\nACGTACGT\n"
-        );
+        let mut rows = Rows::default();
+        t.push("v_chunk_1F1", [0.1, 0.9], &mut rows).unwrap();
+        t.finish(&mut rows).unwrap();
+        assert_eq!(rows.viruses, ">v some words\nACGTACGT\n");
         // The input changed under the run: refused.
-        let mut t = SequenceTable::create(
-            dir.path(),
-            &path,
-            0.5,
-            Some(input(b">x\nACGT\n>v\nACGTACGA\n")),
-        )
-        .unwrap();
-        let err = t.push("v_chunk_1F1", [0.1, 0.9]).unwrap_err();
+        let mut t =
+            SequenceTable::open(&path, 0.5, Some(input(b">x\nACGT\n>v\nACGTACGA\n"))).unwrap();
+        let err = t
+            .push("v_chunk_1F1", [0.1, 0.9], &mut Rows::default())
+            .unwrap_err();
         assert!(err.to_string().contains("input changed"), "{err}");
     }
 
@@ -579,8 +539,9 @@ mod tests {
     fn missing_frames_are_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let mut t = table(dir.path(), &[("a", b"ACGT", vec![2])]);
-        t.push("a_chunk_1F1", [0.5, 0.5]).unwrap();
-        assert!(t.commit().is_err());
+        let mut rows = Rows::default();
+        t.push("a_chunk_1F1", [0.5, 0.5], &mut rows).unwrap();
+        assert!(t.finish(&mut rows).is_err());
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn every_e2e_golden_matches() {
             let want_txt = golden.join(format!("e2e/{stem}.L{length}.prediction_results.txt"));
             if !want_txt.exists() {
                 // The original crashes on zero kept frames; ours writes the headers.
-                assert_eq!(summary.frames, 0, "{stem} L{length}");
+                assert_eq!(summary.totals.frames, 0, "{stem} L{length}");
                 assert_eq!(ours_txt, "Sequence_ID\tPrediction\tscore1\tscore2\n");
                 assert_eq!(ours_csv, "Modified_ID\tIs_Virus\n");
                 compared += 1;
@@ -131,7 +131,7 @@ fn a_finished_run_reruns_instantly_and_a_changed_one_is_refused() {
     assert!(!first.already_complete);
     let again = predict(&req, &Quiet, &StopFlag::new()).unwrap();
     assert!(again.already_complete);
-    assert_eq!(again.frames, first.frames);
+    assert_eq!(again.totals.frames, first.totals.frames);
     let other = request(
         &golden,
         &golden.join("inputs/test_fixed_500bp.fa"),
@@ -148,7 +148,7 @@ fn a_finished_run_reruns_instantly_and_a_changed_one_is_refused() {
         ..other
     };
     let s = predict(&forced, &Quiet, &StopFlag::new()).unwrap();
-    assert_eq!(s.frames, 8);
+    assert_eq!(s.totals.frames, 8);
     let h5 = hdf5::File::open(work.path().join("embeddings.h5")).unwrap();
     assert_eq!(h5.dataset("dnabert").unwrap().shape(), [8, 64]);
     assert_eq!(h5.dataset("esm2").unwrap().shape(), [8, 64]);

@@ -7,22 +7,25 @@ use crate::args::MergeArgs;
 /// Runs the merge.
 pub fn run(args: MergeArgs) -> Result<()> {
     let started = std::time::Instant::now();
+    let stop = super::signal_flag()?;
     let s = virnucpro_predict::merge(
         &args.shards,
         &args.output,
         args.force,
         args.kraken_output.as_deref(),
+        &stop,
     )?;
+    let t = &s.totals;
     tracing::info!(
         "merged {} shards: {} sequences ({} called virus), {} frames ({} called virus), {} of {} chunks viral by \
          consensus{} in {:.1} s",
         s.shards,
-        s.sequences,
-        s.viral_sequences,
-        s.frames,
-        s.virus_frames,
-        s.virus_chunks,
-        s.consensus_chunks,
+        t.sequences,
+        t.viral_sequences,
+        t.frames,
+        t.virus_frames,
+        t.virus_chunks,
+        t.consensus_chunks,
         if s.embeddings {
             "; embeddings.h5 joined"
         } else {

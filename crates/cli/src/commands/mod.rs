@@ -53,14 +53,14 @@ pub fn report(summary: &Summary, input: &Path, translated: bool, seconds: f64) {
     );
 }
 
-/// Logs where the two result files of a prediction are.
+/// Logs where the result files of a prediction are.
 pub fn log_results(out: &Path) {
+    let dir = virnucpro_predict::out_dir::OutDir::new(out);
     tracing::info!(
         "results: {} and {}; per sequence: {}",
-        out.join(virnucpro_predict::out_dir::RESULTS).display(),
-        out.join(virnucpro_predict::out_dir::CONSENSUS).display(),
-        out.join(virnucpro_predict::sequence_calls::SEQUENCE_SUMMARY)
-            .display()
+        dir.results().display(),
+        dir.consensus().display(),
+        dir.sequence_summary().display()
     );
 }
 

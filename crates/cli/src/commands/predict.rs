@@ -143,6 +143,7 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
             args.output.display()
         );
     }
+    let t = &summary.totals;
     let stages: Vec<String> = summary
         .stage_seconds
         .iter()
@@ -151,14 +152,14 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
     tracing::info!(
         "summary: {} sequences ({} called virus, {} unscored) -> {} chunks -> {} kept frames; {} \
          frames called virus; {} of {} chunks viral by consensus; {:.1} s in all{}{}",
-        summary.sequences,
-        summary.viral_sequences,
-        summary.unscored_sequences,
-        summary.chunks,
-        summary.frames,
-        summary.virus_frames,
-        summary.virus_chunks,
-        summary.consensus_chunks,
+        t.sequences,
+        t.viral_sequences,
+        t.unscored_sequences,
+        t.chunks,
+        t.frames,
+        t.virus_frames,
+        t.virus_chunks,
+        t.consensus_chunks,
         started.elapsed().as_secs_f64(),
         if stages.is_empty() { "" } else { " (" },
         if stages.is_empty() {
