@@ -452,6 +452,13 @@ fn cpu_workers_and_shards_give_the_one_worker_result() {
     let o = merge(&[refs[0], refs[1], refs[2]], &merged);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_same(&merged, &clean);
+    // Not over a finished `predict` run of the same input and models either, without --force:
+    // only a merge's own earlier result is replaced.
+    let o = merge(&[refs[0], refs[1], refs[2]], &clean);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    let clean_record = std::fs::read_to_string(clean.join("run.json")).unwrap();
+    assert!(!clean_record.contains("merged_shards"), "{clean_record}");
     // Never into a shard; into another run's results only with --force.
     let o = merge(&[refs[0], refs[1], refs[2]], refs[1]);
     assert_eq!(o.status.code(), Some(1));
@@ -991,4 +998,30 @@ fn unaligned_bam_reads_single_and_paired_give_the_fastq_result() {
     let viruses = std::fs::read_to_string(from_bam.join("viruses.fastq")).unwrap();
     let first = viruses.lines().take(4).collect::<Vec<_>>().join("\n") + "\n";
     assert!(text.contains(&first), "{}", &first[..first.len().min(300)]);
+}
+
+#[test]
+fn a_damaged_run_record_is_refused_and_force_restart_starts_over() {
+    let work = tempfile::tempdir().unwrap();
+    let input = small_input(work.path());
+    let clean = work.path().join("clean");
+    let o = run(&input, &clean, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for damage in ["{garbage", ""] {
+        let out = work.path().join("damaged");
+        let o = run(&input, &out, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::write(out.join("run.json"), damage).unwrap();
+        let o = run(&input, &out, &[]);
+        assert_eq!(o.status.code(), Some(1), "{damage:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("unreadable run record"),
+            "{}",
+            stderr(&o)
+        );
+        let o = run(&input, &out, &["--force-restart"]);
+        assert!(o.status.success(), "{damage:?}: {}", stderr(&o));
+        assert_same(&out, &clean);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
 }
