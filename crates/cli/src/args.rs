@@ -31,7 +31,8 @@ pub struct Cli {
 /// Flags every subcommand takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Worker threads, 1 to 1024 [default: all CPU cores]
+    /// Compute threads, 1 to 1024; more than the CPUs this process may use (its affinity mask
+    /// and cgroup quota) runs on those CPUs, with a warning [default: those CPUs]
     #[arg(
         short = 't',
         long,
@@ -60,8 +61,8 @@ fn parse_threads(s: &str) -> Result<NonZeroUsize, String> {
     match NonZeroUsize::new(n) {
         Some(n) if n.get() <= MAX_THREADS => Ok(n),
         _ => Err(format!(
-            "'{s}': -t takes 1 to {MAX_THREADS} threads (this machine has {} cores)",
-            std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+            "'{s}': -t takes 1 to {MAX_THREADS} threads (this process may use {} CPUs)",
+            usable_cpus()
         )),
     }
 }
@@ -74,14 +75,78 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The CPUs this process may run on: its affinity mask (`taskset`, a batch system's binding)
+/// and its cgroup CPU quota (a container's or a SLURM job's limit), not the host's core
+/// count. The standard library reads both on Linux.
+pub fn usable_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// The compute threads a run gets, and what was asked for when that was more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threads {
+    /// Threads to compute on: never more than [`usable_cpus`].
+    pub count: usize,
+    /// What `-t` (or an inherited `RAYON_NUM_THREADS`) asked for, when it was more than the
+    /// CPUs: the models' thread pools synchronise at every matrix product, so threads beyond
+    /// the CPUs only wait on each other (on 2 cores, `-t 1024` took 170 s for a 0.2 s run) and
+    /// slow every other process on the machine.
+    pub capped_from: Option<usize>,
+}
+
+impl Threads {
+    /// `asked` (none: all usable CPUs), capped at `cpus`.
+    pub fn resolve(asked: Option<usize>, cpus: usize) -> Threads {
+        let cpus = cpus.max(1);
+        match asked {
+            Some(n) if n > cpus => Threads {
+                count: cpus,
+                capped_from: Some(n),
+            },
+            Some(n) => Threads {
+                count: n.max(1),
+                capped_from: None,
+            },
+            None => Threads {
+                count: cpus,
+                capped_from: None,
+            },
+        }
+    }
+}
+
 impl GlobalArgs {
-    /// The thread count to use.
-    pub fn threads(&self) -> usize {
-        self.threads.map(NonZeroUsize::get).unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(NonZeroUsize::get)
-                .unwrap_or(1)
-        })
+    /// The compute threads: `-t`, else an inherited `RAYON_NUM_THREADS`, else every usable CPU;
+    /// never more than the usable CPUs.
+    pub fn threads(&self) -> Threads {
+        let inherited = || {
+            std::env::var("RAYON_NUM_THREADS")
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|&n| n > 0)
+        };
+        let asked = self.threads.map(NonZeroUsize::get).or_else(inherited);
+        Threads::resolve(asked, usable_cpus())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_beyond_the_cpus_are_capped_and_said() {
+        assert_eq!(
+            Threads::resolve(Some(1024), 2),
+            Threads {
+                count: 2,
+                capped_from: Some(1024)
+            }
+        );
+        assert_eq!(Threads::resolve(Some(2), 2).capped_from, None);
+        assert_eq!(Threads::resolve(Some(1), 16).count, 1);
+        assert_eq!(Threads::resolve(None, 8).count, 8);
+        assert_eq!(Threads::resolve(None, 0).count, 1);
     }
 }
 
@@ -451,6 +516,41 @@ pub enum BenchTarget {
     /// with real-width, zero-layer random models at several sizes (wall time, time in the
     /// models, frames/s without it, peak RSS, peak disk)
     Flow(BenchFlowArgs),
+    /// `merge`'s footprint: peak RSS and wall time of merging 3 generated shards at several
+    /// sizes, with and without embeddings
+    Merge(BenchMergeArgs),
+    /// What `-t` beyond the CPUs costs: the whole `predict` with -t 1, the CPUs, 4x and 64x
+    Threads(BenchThreadsArgs),
+}
+
+/// `virnucpro bench threads`
+#[derive(Debug, Args)]
+pub struct BenchThreadsArgs {
+    /// Kept frames of the generated input
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub frames: u64,
+    /// Directory for the generated reads, models and outputs [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+}
+
+/// `virnucpro bench merge`
+#[derive(Debug, Args)]
+pub struct BenchMergeArgs {
+    /// Frames in all (over the 3 shards) per size, comma-separated
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000,1000000",
+        value_parser = clap::value_parser!(u64).range(2..)
+    )]
+    pub frames: Vec<u64>,
+    /// Only shards without embeddings (with them, 10^6 frames take 13 GB per copy)
+    #[arg(long)]
+    pub no_embeddings: bool,
+    /// Directory for the generated shards and the merged result [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 }
 
 /// `virnucpro bench flow`

@@ -28,15 +28,22 @@ fn main() -> ExitCode {
     // clap exits with 2 on bad usage and 0 for --help/--version.
     let cli = Cli::parse();
     logging::init(cli.global.verbose, cli.global.quiet);
-    let threads = cli.global.threads();
+    let resolved = cli.global.threads();
+    let threads = resolved.count;
+    if let Some(asked) = resolved.capped_from {
+        tracing::warn!(
+            "{asked} threads asked for, but this process may use {threads} CPUs (its affinity \
+             mask and cgroup quota): computing on {threads} threads, as more would only wait \
+             on each other"
+        );
+    }
     // candle sizes its CPU thread pools from RAYON_NUM_THREADS and, when it is unset, works the
     // core count out again from /proc/cpuinfo on every matrix multiplication. Setting it once
     // makes -t govern the models too and removes that cost. No other thread exists yet.
-    // An explicit -t wins over an inherited RAYON_NUM_THREADS (a parent's, a job script's):
-    // two compute threads on a core pinned for one spin on candle's barrier half the time.
-    if cli.global.threads.is_some() || std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-    }
+    // An explicit -t wins over an inherited RAYON_NUM_THREADS (a parent's, a job script's),
+    // and neither goes past the usable CPUs: two compute threads on a core spin on candle's
+    // barrier half the time.
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     let result = match cli.command {
         Command::Predict(args) => commands::predict::run(args, threads, &cli.global),
         Command::Chunk(args) => commands::chunk::run(args, threads, &cli.global),

@@ -1025,3 +1025,163 @@ fn a_damaged_run_record_is_refused_and_force_restart_starts_over() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
+
+/// Plants what a kill -9 during the writes leaves (`.NAME.XXXXXX.tmp` beside each output) and
+/// two look-alikes that are not ours to remove.
+fn plant_leftovers(dir: &Path) -> Vec<PathBuf> {
+    let ours = [
+        ".prediction_results.txt.a1B2c3.tmp",
+        ".sequence_summary.tsv.Zz9Yy8.tmp",
+        ".viruses.fna.q0w9e8.tmp",
+        ".run.json.AAAAAA.tmp",
+    ];
+    for name in ours {
+        std::fs::write(dir.join(name), b"half a file").unwrap();
+    }
+    std::fs::write(dir.join(".notes.tmp"), b"a user's").unwrap();
+    std::fs::write(dir.join("notes.abcdef.tmp"), b"a user's").unwrap();
+    ours.iter().map(|n| dir.join(n)).collect()
+}
+
+fn assert_only_look_alikes_left(dir: &Path, planted: &[PathBuf]) {
+    for path in planted {
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
+    assert!(dir.join(".notes.tmp").exists());
+    assert!(dir.join("notes.abcdef.tmp").exists());
+}
+
+#[test]
+fn temporaries_a_killed_run_left_are_removed_by_the_next_run_and_merge() {
+    let work = tempfile::tempdir().unwrap();
+    let input = small_input(work.path());
+    let clean = work.path().join("clean");
+    let o = run(&input, &clean, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A rerun of a finished run (it stops early) and a run that resumes both clean up.
+    let out = work.path().join("out");
+    std::fs::create_dir_all(out.join("intermediates/checkpoints/worker_0")).unwrap();
+    let mut planted = plant_leftovers(&out);
+    let deep = out.join("intermediates/checkpoints/worker_0/.batch_00000.h5.x1x2x3.tmp");
+    std::fs::write(&deep, b"half").unwrap();
+    planted.push(deep);
+    let kraken = work.path().join("kraken.txt");
+    let beside = work.path().join(".kraken.txt.k1k2k3.tmp");
+    let foreign = work.path().join(".other.txt.k1k2k3.tmp");
+    std::fs::write(&beside, b"half").unwrap();
+    std::fs::write(&foreign, b"not this run's").unwrap();
+    planted.push(beside);
+    let o = run(&input, &out, &["--kraken-output", kraken.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_only_look_alikes_left(&out, &planted);
+    assert!(foreign.exists(), "another output's temporary was removed");
+    assert_same(&out, &clean);
+    let planted = plant_leftovers(&out);
+    let o = run(&input, &out, &["--kraken-output", kraken.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_only_look_alikes_left(&out, &planted);
+
+    // merge, into its own earlier result.
+    let shards: Vec<PathBuf> = (1..=2)
+        .map(|i| {
+            let dir = work.path().join(format!("shard{i}"));
+            let o = run(&input, &dir, &["--shard", &format!("{i}/2")]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            dir
+        })
+        .collect();
+    let merged = work.path().join("merged");
+    let refs: Vec<&Path> = shards.iter().map(PathBuf::as_path).collect();
+    let o = merge(&refs, &merged);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let planted = plant_leftovers(&merged);
+    let o = merge(&refs, &merged);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_only_look_alikes_left(&merged, &planted);
+    assert_same(&merged, &clean);
+}
+
+#[test]
+fn threads_beyond_the_usable_cpus_are_capped_with_a_warning() {
+    let work = tempfile::tempdir().unwrap();
+    let input = small_input(work.path());
+    let clean = work.path().join("clean");
+    let o = run(&input, &clean, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("threads asked for"), "{}", stderr(&o));
+
+    // Bound to one CPU, as a batch system binds a job: -t 64 computes on that one.
+    let out = work.path().join("bound");
+    let mut cmd = predict_cmd_threads(&input, &out, "64", &[]);
+    // SAFETY: sched_setaffinity on the child itself, between fork and exec, touches no memory
+    // the parent shares.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("64 threads asked for, but this process may use 1 CPUs"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stderr(&o).matches("threads asked for").count(),
+        1,
+        "warned once"
+    );
+    assert_same(&out, &clean);
+}
+
+#[test]
+fn an_unwritable_kraken_output_stops_the_run_before_it_starts() {
+    let work = tempfile::tempdir().unwrap();
+    let input = small_input(work.path());
+    let missing = work.path().join("no-such-dir/calls.kraken");
+    let is_dir = work.path().join("a-directory");
+    std::fs::create_dir(&is_dir).unwrap();
+    for kraken in [&missing, &is_dir] {
+        let out = work.path().join("out");
+        let o = run(&input, &out, &["--kraken-output", kraken.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(kraken.to_str().unwrap()),
+            "{}",
+            stderr(&o)
+        );
+        for name in ["prediction_results.txt", "run.json", "intermediates"] {
+            assert!(!out.join(name).exists(), "{name} was written");
+        }
+        std::fs::remove_dir_all(&out).ok();
+    }
+    // merge checks it before it writes anything too.
+    let shards: Vec<PathBuf> = (1..=2)
+        .map(|i| {
+            let dir = work.path().join(format!("shard{i}"));
+            let o = run(&input, &dir, &["--shard", &format!("{i}/2")]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            dir
+        })
+        .collect();
+    let merged = work.path().join("merged");
+    let o = Command::new(env!("CARGO_BIN_EXE_virnucpro"))
+        .arg("merge")
+        .args(&shards)
+        .arg("-o")
+        .arg(&merged)
+        .arg("--kraken-output")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!merged.join("prediction_results.txt").exists());
+}

@@ -468,6 +468,26 @@ pub fn list(checkpoints: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Removes the temporaries of checkpoints (and of the merged output written beside them) that a
+/// killed run left in `checkpoints` and its worker folders; returns what it removed. Call it
+/// only while holding the lock on `checkpoints`.
+pub fn remove_orphaned_temps(checkpoints: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = virnucpro_seq::output::remove_orphaned_temps(checkpoints, None)?;
+    let Ok(folders) = std::fs::read_dir(checkpoints) else {
+        return Ok(removed);
+    };
+    for folder in folders.flatten() {
+        let name = folder.file_name();
+        if name.to_str().and_then(folder_rank).is_some() && folder.path().is_dir() {
+            removed.extend(virnucpro_seq::output::remove_orphaned_temps(
+                &folder.path(),
+                None,
+            )?);
+        }
+    }
+    Ok(removed)
+}
+
 /// Reads a checkpoint's rows a slice at a time, in the order they are stored (input order):
 /// what the in-order merge of many checkpoints holds of each is one slice. A cursor can be
 /// closed and reopens itself when read again, and closes itself at its end: an open HDF5 file

@@ -151,6 +151,20 @@ pub fn embed_file(
     std::fs::create_dir_all(&checkpoints)
         .map_err(|e| EngineError::file(&checkpoints, "cannot create", e))?;
     let _lock = crate::lock::DirLock::acquire(&checkpoints)?;
+    // What a killed run of this output left half-written goes now, while the lock is ours.
+    let mut leftovers = crate::checkpoint::remove_orphaned_temps(&checkpoints)?;
+    if let (Some(dir), Some(name)) = (output.parent(), output.file_name()) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        leftovers.extend(virnucpro_seq::output::remove_orphaned_temps(
+            dir,
+            name.to_str(),
+        )?);
+    }
+    report_leftovers(&leftovers);
     let source = FastaReader::open(input)?.map(|record| {
         record
             .map(|r| Item {
@@ -179,6 +193,17 @@ pub fn embed_file(
             .map_err(|e| EngineError::file(&checkpoints, "cannot remove", e))?;
     }
     Ok(summary)
+}
+
+/// Says which temporaries of a killed run were removed (nothing when there were none).
+pub fn report_leftovers(removed: &[PathBuf]) {
+    if let Some(first) = removed.first() {
+        tracing::info!(
+            "removed {} temporary file(s) a killed run left behind (first: {})",
+            removed.len(),
+            first.display()
+        );
+    }
 }
 
 /// The attributes every checkpoint of `model` carries.

@@ -42,6 +42,13 @@ pub fn predict(req: &Request, reporter: &dyn Reporter, stop: &StopFlag) -> Resul
         .map_err(|e| PredictError::file(out, format!("cannot create: {e}")))?;
     // One run at a time in OUT_DIR, from the first read of its record to the last write.
     let _lock = virnucpro_engine::lock::DirLock::acquire(out)?;
+    virnucpro_engine::runner::report_leftovers(
+        &dir.remove_orphaned_temps(req.kraken_output.as_deref())?,
+    );
+    // An output outside OUT_DIR that cannot be written stops the run before it starts.
+    if let Some(kraken) = &req.kraken_output {
+        virnucpro_seq::output::check_writable(kraken)?;
+    }
     let work = dir.intermediates();
     let record_path = dir.run_record();
 

@@ -132,6 +132,31 @@ impl OutDir {
         self.intermediates().join(CHECKPOINTS)
     }
 
+    /// Removes the temporaries a killed run left here (results, record, ledger, checkpoints)
+    /// and beside `kraken`, the one output that may live elsewhere; returns what it removed.
+    /// Only for the holder of the directory's lock: a running writer's temporary looks the same.
+    pub fn remove_orphaned_temps(
+        &self,
+        kraken: Option<&Path>,
+    ) -> crate::error::Result<Vec<PathBuf>> {
+        use virnucpro_seq::output::remove_orphaned_temps;
+        let mut removed = remove_orphaned_temps(&self.root, None)?;
+        removed.extend(remove_orphaned_temps(&self.intermediates(), None)?);
+        removed.extend(virnucpro_engine::checkpoint::remove_orphaned_temps(
+            &self.checkpoints(),
+        )?);
+        if let Some(kraken) = kraken {
+            let dir = match kraken.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            if let Some(name) = kraken.file_name().and_then(|n| n.to_str()) {
+                removed.extend(remove_orphaned_temps(dir, Some(name))?);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Whether a finished run's main result files are all there.
     pub fn holds_finished_results(&self) -> bool {
         [RESULTS, CONSENSUS, SEQUENCE_SUMMARY]

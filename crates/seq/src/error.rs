@@ -24,10 +24,13 @@ pub enum SeqError {
         path: PathBuf,
     },
     /// The file is not FASTA (or FASTQ), or is broken in a way the parser cannot read past.
-    #[error("{path}: not a readable FASTA file: {detail}. {hint}")]
+    #[error("{path}: not a readable {kind} file: {detail}. {hint}")]
     Format {
         /// The file.
         path: PathBuf,
+        /// The format it was read as ("FASTA", "FASTQ", "BAM" ...; "FASTA or FASTQ" when the
+        /// first byte said neither).
+        kind: &'static str,
         /// What the parser saw, with the line.
         detail: String,
         /// What to do about it.

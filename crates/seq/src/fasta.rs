@@ -269,6 +269,7 @@ impl FastaReader {
                 }
                 Err(e) => Some(Err(SeqError::Format {
                     path: self.path.clone(),
+                    kind: format.name(),
                     detail: format!("{} record {}: {}", format.name(), e.record, e.reason),
                     hint: "Check the file with `samtools view`",
                 })),
@@ -414,22 +415,38 @@ pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>, SeqError> {
 
 fn parse_error(path: &Path, e: ParseError) -> SeqError {
     let path = path.to_path_buf();
+    let kind = match e.format {
+        Some(needletail::parser::Format::Fasta) => "FASTA",
+        Some(needletail::parser::Format::Fastq) => "FASTQ",
+        None => "FASTA or FASTQ",
+    };
     match e.kind {
         ParseErrorKind::EmptyFile => SeqError::EmptyFile { path },
         ParseErrorKind::Io => SeqError::io(path, "cannot read", std::io::Error::other(e.msg)),
         ParseErrorKind::UnknownFormat => SeqError::Format {
             path,
-            detail: e.msg,
+            // The first byte said neither: needletail's guess of a format means nothing here.
+            kind: "FASTA or FASTQ",
+            detail: e.msg.trim_end_matches('.').to_string(),
             hint: "A FASTA file starts with a '>' header line (FASTQ with '@'); remove any text \
                    before the first record, or check that this is the file you meant",
         },
         ParseErrorKind::UnexpectedEnd => SeqError::Format {
             path,
+            kind,
             detail: format!("it ends in the middle of a record ({})", e.position),
             hint: "The file looks truncated; copy or download it again",
         },
+        ParseErrorKind::UnequalLengths => SeqError::Format {
+            path,
+            kind,
+            detail: e.to_string(),
+            hint: "A FASTQ record's quality line must be as long as its sequence; the file may \
+                   be truncated or two records run together there",
+        },
         _ => SeqError::Format {
             path,
+            kind,
             detail: e.to_string(),
             hint: "Check the record at that line",
         },
@@ -538,6 +555,14 @@ mod tests {
         assert!(err.to_string().contains("before the first record"), "{err}");
         let err = read(b"\x00\x01\x02\x03binary").unwrap_err();
         assert!(matches!(err, SeqError::Format { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_fastq_quality_line_of_the_wrong_length_is_named_a_fastq_error() {
+        let err = read(b"@a\nACGT\n+\nIIII\n@b\nACGT\n+\nII\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("not a readable FASTQ file"), "{text}");
+        assert!(text.contains("quality line must be as long"), "{text}");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn validate(path: &Path, max_messages: usize) -> Result<Report, SeqError> {
     let file = open_input(path)?;
     let mut reader = parse_fastx_reader(file).map_err(|e| SeqError::Format {
         path: path.to_path_buf(),
+        kind: "FASTA or FASTQ",
         detail: e.to_string(),
         hint: "A FASTA file starts with a '>' header line (FASTQ with '@')",
     })?;
