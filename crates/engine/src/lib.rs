@@ -15,6 +15,7 @@ pub mod fault;
 pub mod file_hash;
 pub mod fingerprint;
 pub mod h5_file;
+pub mod kway;
 pub mod lock;
 pub mod model;
 pub mod model_kind;

@@ -11,17 +11,23 @@
 //! them: an open HDF5 file costs about a megabyte, and a million frames make a hundred
 //! checkpoints.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::path::Path;
 
 use crate::checkpoint::{self, Cursor};
 use crate::error::{EngineError, Result};
+use crate::kway::{KWayMerge, SortedSource};
+
+impl SortedSource for Cursor {
+    type Key = u64;
+    type Error = EngineError;
+    fn head_key(&mut self) -> Result<Option<u64>> {
+        self.peek()
+    }
+}
 
 /// The rows of all checkpoints under a directory, in input order.
 pub struct InOrder {
-    cursors: Vec<Cursor>,
-    heap: BinaryHeap<Reverse<(u64, usize)>>,
+    merge: KWayMerge<Cursor>,
     /// The position the next new row must have.
     next: u64,
     id: String,
@@ -34,19 +40,13 @@ impl InOrder {
     /// Finds every checkpoint under `checkpoints` (rows of `width` floats) and where each
     /// starts, leaving them closed until their rows are due.
     pub fn open(checkpoints: &Path, width: usize) -> Result<Self> {
-        let mut cursors = Vec::new();
-        let mut heap = BinaryHeap::new();
+        let mut merge = KWayMerge::default();
         for path in checkpoint::list(checkpoints)? {
-            let mut cursor = Cursor::open(&path, width)?;
-            if let Some(index) = cursor.peek()? {
-                heap.push(Reverse((index, cursors.len())));
-            }
-            cursor.close();
-            cursors.push(cursor);
+            // Opened for its first position, then closed until its rows are due.
+            merge.add(Cursor::open(&path, width)?)?.close();
         }
         Ok(InOrder {
-            cursors,
-            heap,
+            merge,
             next: 0,
             id: String::new(),
             values: Vec::with_capacity(width),
@@ -60,57 +60,56 @@ impl InOrder {
         row: impl FnOnce(&str, &[f32]) -> std::result::Result<(), E>,
     ) -> std::result::Result<bool, E> {
         loop {
-            let Some(Reverse((index, c))) = self.heap.pop() else {
-                return Ok(false);
-            };
-            let cursor = &mut self.cursors[c];
-            if cursor.peek()? != Some(index) {
-                return Err(E::from(EngineError::file(
-                    cursor.path(),
-                    "checkpoint became unreadable",
-                    "its rows changed while the results were written",
-                )));
-            }
-            let (id, _, values) = cursor.take();
-            let fresh = if index == self.next {
-                self.id = id;
-                self.values.clear();
-                self.values.extend_from_slice(values);
-                self.next += 1;
-                true
-            } else if index + 1 == self.next {
-                // The position just given, again (rows come out sorted by position).
-                if id != self.id || values != self.values.as_slice() {
-                    return Err(E::from(EngineError::Integrity(format!(
-                        "{} holds another result for '{}' (input position {index}) than an \
-                         earlier checkpoint; rerun with --force-restart",
-                        cursor.path().display(),
-                        self.id
-                    ))));
+            let (next, id, values) = (self.next, &mut self.id, &mut self.values);
+            let taken = self
+                .merge
+                .next(|&index, cursor: &mut Cursor| -> Result<bool> {
+                    if cursor.peek()? != Some(index) {
+                        return Err(EngineError::file(
+                            cursor.path(),
+                            "checkpoint became unreadable",
+                            "its rows changed while the results were written",
+                        ));
+                    }
+                    let (row_id, _, row_values) = cursor.take();
+                    if index == next {
+                        *id = row_id;
+                        values.clear();
+                        values.extend_from_slice(row_values);
+                        Ok(true)
+                    } else if index + 1 == next {
+                        // The position just given, again (rows come out sorted by position).
+                        if row_id != *id || row_values != values.as_slice() {
+                            return Err(EngineError::Integrity(format!(
+                                "{} holds another result for '{id}' (input position {index}) than \
+                             an earlier checkpoint; rerun with --force-restart",
+                                cursor.path().display(),
+                            )));
+                        }
+                        Ok(false)
+                    } else {
+                        Err(EngineError::Integrity(format!(
+                            "input positions {next}..{index} are in no checkpoint under {}; rerun \
+                         to compute them",
+                            cursor.path().parent().unwrap_or(Path::new(".")).display()
+                        )))
+                    }
+                });
+            match taken.map_err(E::from)? {
+                None => return Ok(false),
+                Some(true) => {
+                    self.next += 1;
+                    row(&self.id, &self.values)?;
+                    return Ok(true);
                 }
-                self.duplicates += 1;
-                false
-            } else {
-                return Err(E::from(EngineError::Integrity(format!(
-                    "input positions {}..{index} are in no checkpoint under {}; rerun to compute \
-                     them",
-                    self.next,
-                    cursor.path().parent().unwrap_or(Path::new(".")).display()
-                ))));
-            };
-            if let Some(next) = cursor.peek().map_err(E::from)? {
-                self.heap.push(Reverse((next, c)));
-            }
-            if fresh {
-                row(&self.id, &self.values)?;
-                return Ok(true);
+                Some(false) => self.duplicates += 1,
             }
         }
     }
 
     /// Checkpoint files open now.
     pub fn open_files(&self) -> usize {
-        self.cursors.iter().filter(|c| c.is_open()).count()
+        self.merge.sources().iter().filter(|c| c.is_open()).count()
     }
 
     /// Rows given so far.

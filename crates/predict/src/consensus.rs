@@ -11,11 +11,11 @@
 //! tiny, chunks met twice must be combined (max against max) while merging, and every read and
 //! write error has to name the run's directory.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use virnucpro_engine::kway::{KWayMerge, SortedSource};
 
 use crate::error::{PredictError, Result};
 
@@ -227,26 +227,14 @@ fn merge_runs<E: From<PredictError>>(
     runs: Vec<File>,
     mut out: impl FnMut(&Chunk) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    let mut readers: Vec<RunReader> = Vec::with_capacity(runs.len());
-    let mut heap = BinaryHeap::new();
+    let mut merge = KWayMerge::default();
     for file in runs {
-        let mut reader = RunReader::open(dir, file)?;
-        if let Some(c) = reader.next()? {
-            heap.push(Reverse((c.key.clone(), readers.len())));
-            readers.push(reader);
-            readers.last_mut().expect("just pushed").head = Some(c);
-        }
+        merge.add(RunReader::open(dir, file))?;
     }
     let mut current: Option<Chunk> = None;
-    while let Some(Reverse((_, i))) = heap.pop() {
-        let c = readers[i]
-            .head
-            .take()
-            .expect("a run in the heap has a head");
-        if let Some(next) = readers[i].next()? {
-            heap.push(Reverse((next.key.clone(), i)));
-            readers[i].head = Some(next);
-        }
+    while let Some(c) = merge.next(|_, run: &mut RunReader| -> Result<Chunk> {
+        Ok(run.head.take().expect("a run in the merge has a head"))
+    })? {
         match current.as_mut() {
             Some(cur) if cur.key == c.key => {
                 cur.others = cur.others.max(c.others);
@@ -310,6 +298,17 @@ impl<'a> RunWriter<'a> {
     }
 }
 
+impl SortedSource for RunReader<'_> {
+    type Key = Vec<u8>;
+    type Error = PredictError;
+    fn head_key(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.head.is_none() {
+            self.head = self.next()?;
+        }
+        Ok(self.head.as_ref().map(|c| c.key.clone()))
+    }
+}
+
 /// Reads one sorted run back.
 struct RunReader<'a> {
     dir: &'a Path,
@@ -319,12 +318,12 @@ struct RunReader<'a> {
 }
 
 impl<'a> RunReader<'a> {
-    fn open(dir: &'a Path, file: File) -> Result<Self> {
-        Ok(RunReader {
+    fn open(dir: &'a Path, file: File) -> Self {
+        RunReader {
             dir,
             input: BufReader::with_capacity(64 << 10, file),
             head: None,
-        })
+        }
     }
 
     fn next(&mut self) -> Result<Option<Chunk>> {
