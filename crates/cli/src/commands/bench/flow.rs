@@ -62,7 +62,7 @@ pub fn run(args: BenchFlowArgs) -> Result<()> {
         let reads = work.path().join(format!("reads_{frames}.fa"));
         write_reads(&reads, frames)?;
         let out = work.path().join(format!("out_{frames}"));
-        let m = measure(&pin, &reads, &out, &models)?;
+        let m = measure(&pin, 1, &reads, &out, &models)?;
         if m.frames != frames {
             bail!(
                 "{frames} frames were generated but predict found {}",
@@ -100,7 +100,7 @@ pub fn run(args: BenchFlowArgs) -> Result<()> {
 }
 
 /// The three model paths.
-struct Models {
+pub(super) struct Models {
     esm: PathBuf,
     dnabert: PathBuf,
     classifier: PathBuf,
@@ -129,7 +129,7 @@ fn save(tensors: Vec<(&str, Tensor)>, path: &Path) -> Result<()> {
 
 /// Writes ESM-2 (2560 wide), DNABERT-S (768 wide) and the classifier (3328 -> 512 -> 2), all
 /// with random weights and no transformer layer, in their real file formats.
-fn write_models(dir: &Path) -> Result<Models> {
+pub(super) fn write_models(dir: &Path) -> Result<Models> {
     let esm = dir.join("esm2");
     std::fs::create_dir_all(&esm)?;
     std::fs::write(
@@ -212,7 +212,7 @@ fn write_models(dir: &Path) -> Result<Models> {
 /// Writes 300 bp reads until they hold exactly `frames` kept frames: open reading frames of
 /// sense codons (each keeps at least its F1 frame), the frames of each counted as `predict`
 /// will count them.
-fn write_reads(path: &Path, frames: u64) -> Result<()> {
+pub(super) fn write_reads(path: &Path, frames: u64) -> Result<()> {
     const SENSE: &[u8] = b"ACGT";
     let mut rng = SplitMix64(frames ^ 0x5eed);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -256,9 +256,9 @@ fn pin_command() -> Option<PathBuf> {
 }
 
 /// One size's figures.
-struct Measured {
-    frames: u64,
-    wall: f64,
+pub(super) struct Measured {
+    pub frames: u64,
+    pub wall: f64,
     forward: f64,
     flow_cpu: f64,
     peak_rss: u64,
@@ -268,7 +268,7 @@ struct Measured {
 }
 
 /// Bytes of every file under `dir`.
-fn disk_use(dir: &Path) -> u64 {
+pub(super) fn disk_use(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -282,8 +282,9 @@ fn disk_use(dir: &Path) -> u64 {
         .sum()
 }
 
-fn measure(
+pub(super) fn measure(
     pin: &Option<(PathBuf, usize)>,
+    threads: usize,
     reads: &Path,
     out: &Path,
     models: &Models,
@@ -297,8 +298,8 @@ fn measure(
         }
         None => Command::new(&exe),
     };
-    cmd.args(["-q", "-t", "1", "predict"])
-        .env("RAYON_NUM_THREADS", "1")
+    cmd.args(["-q", "-t", &threads.to_string(), "predict"])
+        .env_remove("RAYON_NUM_THREADS")
         .arg(reads)
         .args(["-L", "300", "--device", "cpu", "-o"])
         .arg(out)
@@ -347,7 +348,7 @@ fn measure(
 }
 
 /// Waits for the child `pid`; its success and its peak resident memory in bytes.
-fn wait_with_rusage(pid: u32) -> Result<(bool, u64)> {
+pub(super) fn wait_with_rusage(pid: u32) -> Result<(bool, u64)> {
     let mut status = 0;
     // SAFETY: `rusage` is plain data that wait4 fills; `pid` is our own unwaited child.
     let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };

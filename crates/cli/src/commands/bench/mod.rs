@@ -4,8 +4,10 @@ mod dnabert;
 mod engine;
 mod esm2;
 mod flow;
+mod merge;
 mod model_file;
 mod seq;
+mod threads;
 
 use anyhow::{bail, Context, Result};
 use virnucpro_models::Precision;
@@ -20,6 +22,8 @@ pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
         BenchTarget::Dnabert(a) => dnabert::run(a),
         BenchTarget::Engine(a) => engine::run(a),
         BenchTarget::Flow(a) => flow::run(a),
+        BenchTarget::Merge(a) => merge::run(a),
+        BenchTarget::Threads(a) => threads::run(a),
     }
 }
 
