@@ -12,8 +12,12 @@ use virnucpro_engine::output;
 const SEQS: usize = 1000;
 const EVERY: &str = "50";
 
-fn model() -> Option<PathBuf> {
-    virnucpro_testkit::golden("models/esm2_tiny")
+/// Width of the demo ESM-2's embeddings.
+const DIM: usize = 32;
+
+/// The shipped demo ESM-2 (`examples/models/esm2_demo`): the project's own fixture.
+fn model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/esm2_demo")
 }
 
 /// A protein FASTA of `SEQS` records made from `seed`.
@@ -105,7 +109,7 @@ fn resumed(o: &Output) -> usize {
 
 #[test]
 fn kill_9_at_several_points_then_resume_gives_the_uninterrupted_result() {
-    let Some(model) = model() else { return };
+    let model = model();
     let work = tempfile::tempdir().unwrap();
     let input = proteins(work.path(), 1);
     let want = reference(&model, &input);
@@ -131,7 +135,7 @@ fn kill_9_at_several_points_then_resume_gives_the_uninterrupted_result() {
 /// Damages the newest checkpoint with `damage` and checks that exactly its sequences are
 /// recomputed and the result is the uninterrupted one.
 fn corrupt_newest(damage: impl Fn(&Path)) {
-    let Some(model) = model() else { return };
+    let model = model();
     let work = tempfile::tempdir().unwrap();
     let input = proteins(work.path(), 2);
     let want = reference(&model, &input);
@@ -144,7 +148,7 @@ fn corrupt_newest(damage: impl Fn(&Path)) {
     let (newest, older) = files.split_last().unwrap();
     let valid: usize = older
         .iter()
-        .map(|p| checkpoint::read(p, 64).unwrap().rows.len())
+        .map(|p| checkpoint::read(p, DIM).unwrap().rows.len())
         .sum();
     damage(newest);
     let o = run(&model, &input, &out, &[]);
@@ -186,12 +190,12 @@ fn garbled_checkpoint_is_recomputed() {
 #[test]
 fn wrong_shape_checkpoint_is_recomputed() {
     corrupt_newest(|p| {
-        let loaded = checkpoint::read(p, 64).unwrap();
+        let loaded = checkpoint::read(p, DIM).unwrap();
         let half: Vec<f32> = loaded
             .rows
             .values
-            .chunks(64)
-            .flat_map(|r| r[..32].to_vec())
+            .chunks(DIM)
+            .flat_map(|r| r[..DIM / 2].to_vec())
             .collect();
         let rows = Rows {
             values: half,
@@ -209,7 +213,7 @@ fn wrong_shape_checkpoint_is_recomputed() {
             gpu_memory_allocated_bytes: 0,
             gpu_memory_peak_bytes: 0,
         };
-        checkpoint::write(p, &rows, 32, &meta).unwrap();
+        checkpoint::write(p, &rows, DIM / 2, &meta).unwrap();
     });
 }
 
@@ -219,7 +223,7 @@ fn wrong_shape_checkpoint_is_recomputed() {
 fn with_a_copied_checkpoint(
     change: impl Fn(&mut Rows),
 ) -> Option<(output::Embeddings, PathBuf, tempfile::TempDir, usize, usize)> {
-    let model = model()?;
+    let model = model();
     let work = tempfile::tempdir().unwrap();
     let input = proteins(work.path(), 5);
     let want = reference(&model, &input);
@@ -231,10 +235,10 @@ fn with_a_copied_checkpoint(
     let files = checkpoints(&out);
     let valid: usize = files
         .iter()
-        .filter_map(|p| checkpoint::read(p, 64).ok())
+        .filter_map(|p| checkpoint::read(p, DIM).ok())
         .map(|l| l.rows.len())
         .sum();
-    let loaded = checkpoint::read(&files[0], 64).unwrap();
+    let loaded = checkpoint::read(&files[0], DIM).unwrap();
     let mut rows = loaded.rows;
     change(&mut rows);
     let meta = Metadata {
@@ -250,14 +254,14 @@ fn with_a_copied_checkpoint(
         gpu_memory_peak_bytes: 0,
     };
     let copy = dir.path().join("checkpoints/worker_7/batch_00000.h5");
-    checkpoint::write(&copy, &rows, 64, &meta).unwrap();
+    checkpoint::write(&copy, &rows, DIM, &meta).unwrap();
     let n = rows.len();
     Some((want, out, dir, n, valid))
 }
 
 #[test]
 fn a_checkpoint_present_twice_is_used_once() {
-    let Some(model) = model() else { return };
+    let model = model();
     let Some((want, out, _dir, copied, valid)) = with_a_copied_checkpoint(|_| {}) else {
         return;
     };
@@ -275,14 +279,14 @@ fn a_checkpoint_present_twice_is_used_once() {
 
 #[test]
 fn conflicting_rows_for_one_sequence_are_computed_again() {
-    let Some(model) = model() else { return };
+    let model = model();
     // The copy keeps its first three rows, the second of them altered.
     let Some((want, out, _dir, _, valid)) = with_a_copied_checkpoint(|rows| {
         rows.ids.truncate(3);
         rows.indices.truncate(3);
         rows.hashes.truncate(3);
-        rows.values.truncate(3 * 64);
-        rows.values[64 + 5] += 0.25;
+        rows.values.truncate(3 * DIM);
+        rows.values[DIM + 5] += 0.25;
     }) else {
         return;
     };
@@ -305,7 +309,7 @@ fn conflicting_rows_for_one_sequence_are_computed_again() {
 
 #[test]
 fn a_different_input_is_refused_until_force_restart() {
-    let Some(model) = model() else { return };
+    let model = model();
     let work = tempfile::tempdir().unwrap();
     let (a, b) = (proteins(work.path(), 3), proteins(work.path(), 4));
     let dir = tempfile::tempdir().unwrap();
@@ -328,7 +332,7 @@ fn a_different_input_is_refused_until_force_restart() {
 
 #[test]
 fn sigterm_writes_a_signal_checkpoint_and_exits_143() {
-    let Some(model) = model() else { return };
+    let model = model();
     let work = tempfile::tempdir().unwrap();
     let input = proteins(work.path(), 5);
     let dir = tempfile::tempdir().unwrap();
@@ -358,7 +362,7 @@ fn sigterm_writes_a_signal_checkpoint_and_exits_143() {
 
 #[test]
 fn checkpoint_cadence_and_metadata() {
-    let Some(model) = model() else { return };
+    let model = model();
     let work = tempfile::tempdir().unwrap();
     let input = proteins(work.path(), 6);
     let dir = tempfile::tempdir().unwrap();
@@ -449,7 +453,7 @@ fn pages(path: &Path) -> u64 {
 
 #[test]
 fn a_disk_that_fills_during_the_final_write_keeps_the_checkpoints_and_the_rerun_finishes() {
-    let Some(model) = model() else { return };
+    let model = model();
     let work = tempfile::tempdir().unwrap();
     let input = proteins(work.path(), 11);
     let want = reference(&model, &input);

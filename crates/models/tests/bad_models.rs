@@ -1,4 +1,7 @@
 //! Broken or wrong model files: each gives a clear error naming the file, never a panic.
+//!
+//! Most start from the shipped demo models; only the PyTorch pickles (`pytorch_model.bin`, the
+//! classifier `.pth`), which only PyTorch writes, come from the golden directory.
 
 mod common;
 
@@ -27,12 +30,7 @@ fn missing_directory_config_and_weights() {
     let empty = tempfile::tempdir().unwrap();
     let err = esm_err(empty.path());
     assert!(err.contains("no config.json found"), "{err}");
-    let Some(golden) = golden_dir() else { return };
-    copy(
-        &golden.join("models/esm2_tiny"),
-        empty.path(),
-        &["config.json"],
-    );
+    copy(&demo("esm2_demo"), empty.path(), &["config.json"]);
     let err = esm_err(empty.path());
     assert!(
         err.contains("model.safetensors or pytorch_model.bin"),
@@ -44,8 +42,7 @@ fn missing_directory_config_and_weights() {
 
 #[test]
 fn configs_that_change_the_architecture_are_refused() {
-    let Some(golden) = golden_dir() else { return };
-    let src = golden.join("models/esm2_tiny");
+    let src = demo("esm2_demo");
     for (field, value, expected) in [
         ("position_embedding_type", "\"absolute\"", "rotary"),
         ("emb_layer_norm_before", "true", "emb_layer_norm_before"),
@@ -69,9 +66,9 @@ fn configs_that_change_the_architecture_are_refused() {
     std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
     assert!(esm_err(dir.path()).contains("not an ESM-2 config.json"));
 
-    let src = golden.join("models/dnabert_tiny");
+    let src = demo("dnabert_demo");
     let dir = tempfile::tempdir().unwrap();
-    copy(&src, dir.path(), &["model.safetensors"]);
+    copy(&src, dir.path(), &["model.safetensors", "tokenizer.json"]);
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
     config["architectures"] = serde_json::json!(["RobertaModel"]);
@@ -85,9 +82,8 @@ fn configs_that_change_the_architecture_are_refused() {
 
 #[test]
 fn wrong_shapes_and_truncated_weights_are_refused() {
-    let Some(golden) = golden_dir() else { return };
-    let src = golden.join("models/esm2_tiny");
-    // A config that does not match the weights: hidden 64 in the file, 128 in the config.
+    let src = demo("esm2_demo");
+    // A config that does not match the weights: hidden 32 in the file, 128 in the config.
     let dir = tempfile::tempdir().unwrap();
     copy(&src, dir.path(), &["model.safetensors"]);
     let mut config: serde_json::Value =
@@ -111,8 +107,12 @@ fn wrong_shapes_and_truncated_weights_are_refused() {
     .unwrap();
     let err = esm_err(dir.path());
     assert!(err.contains("not a valid safetensors file"), "{err}");
+}
 
-    // Truncated pytorch_model.bin.
+#[test]
+fn a_truncated_pytorch_bin_is_refused() {
+    // A PyTorch pickle archive, which only PyTorch writes: the golden one.
+    let Some(golden) = golden_dir() else { return };
     let src = golden.join("models/dnabert_tiny");
     let dir = tempfile::tempdir().unwrap();
     copy(&src, dir.path(), &["config.json"]);
@@ -200,17 +200,13 @@ fn classifier_pickles_with_unexpected_content_are_refused() {
 
 #[test]
 fn classifier_input_width_is_checked() {
-    let Some(golden) = golden_dir() else { return };
     let model = Classifier::load(
-        &golden.join("classifier/tiny_mlp.safetensors"),
+        &demo("classifier_demo").join("500_model.safetensors"),
         &Device::Cpu,
     )
     .unwrap();
-    assert_eq!(model.input_size(), 128);
+    assert_eq!(model.input_size(), 64);
     let x = candle_core::Tensor::zeros((2, 3328), candle_core::DType::F32, &Device::Cpu).unwrap();
     let err = model.predict(&x).err().unwrap().to_string();
-    assert!(
-        err.contains("128 features") && err.contains("3328"),
-        "{err}"
-    );
+    assert!(err.contains("64 features") && err.contains("3328"), "{err}");
 }

@@ -1,6 +1,7 @@
 //! The whole flow against the e2e goldens of the original (`../shared/golden/e2e/`): every
 //! input at L=300 and 500, same ids in order, same labels, scores within 1e-5, identical
-//! consensus files; the zero-frame inputs give header-only files.
+//! consensus files; the zero-frame inputs give header-only files. The rerun and wrong-width
+//! tests need no golden: they run on the shipped demo models.
 
 use std::path::Path;
 use std::time::Duration;
@@ -119,25 +120,45 @@ fn every_e2e_golden_matches() {
     assert_eq!(compared, 12);
 }
 
+/// A request on the shipped demo models (random weights, 32 + 32 wide), which every clone has.
+fn demo_request(input: &Path, length: usize, out: &Path) -> Request {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/models");
+    Request {
+        models: ModelPaths {
+            esm: demo.join("esm2_demo"),
+            dnabert: demo.join("dnabert_demo"),
+            classifier: demo.join(format!("classifier_demo/{length}_model.safetensors")),
+        },
+        ..request(Path::new("."), input, length, out)
+    }
+}
+
+/// A generated FASTA of contigs made from `seed`.
+fn contigs(dir: &Path, seed: u64) -> std::path::PathBuf {
+    let path = dir.join(format!("contigs{seed}.fa"));
+    let spec = virnucpro_seq::synthetic::SyntheticSpec {
+        seed,
+        total_bases: 60_000,
+        min_len: 300,
+        max_len: 3000,
+    };
+    let mut f = std::fs::File::create(&path).unwrap();
+    virnucpro_seq::synthetic::write_fasta(spec, &mut f).unwrap();
+    path
+}
+
 #[test]
 fn a_finished_run_reruns_instantly_and_a_changed_one_is_refused() {
-    let Some(golden) = golden_dir("e2e") else {
-        return;
-    };
     let work = tempfile::tempdir().unwrap();
-    let input = golden.join("inputs/test_with_orfs.fa");
-    let req = request(&golden, &input, 300, work.path());
+    let out = work.path().join("out");
+    let req = demo_request(&contigs(work.path(), 1), 300, &out);
     let first = predict(&req, &Quiet, &StopFlag::new()).unwrap();
     assert!(!first.already_complete);
+    assert!(first.totals.frames > 0);
     let again = predict(&req, &Quiet, &StopFlag::new()).unwrap();
     assert!(again.already_complete);
-    assert_eq!(again.totals.frames, first.totals.frames);
-    let other = request(
-        &golden,
-        &golden.join("inputs/test_fixed_500bp.fa"),
-        300,
-        work.path(),
-    );
+    assert_eq!(again.totals, first.totals);
+    let other = demo_request(&contigs(work.path(), 2), 300, &out);
     let err = predict(&other, &Quiet, &StopFlag::new())
         .unwrap_err()
         .to_string();
@@ -148,27 +169,39 @@ fn a_finished_run_reruns_instantly_and_a_changed_one_is_refused() {
         ..other
     };
     let s = predict(&forced, &Quiet, &StopFlag::new()).unwrap();
-    assert_eq!(s.totals.frames, 8);
-    let h5 = hdf5::File::open(work.path().join("embeddings.h5")).unwrap();
-    assert_eq!(h5.dataset("dnabert").unwrap().shape(), [8, 64]);
-    assert_eq!(h5.dataset("esm2").unwrap().shape(), [8, 64]);
+    assert!(s.totals.frames > 0 && s.totals.frames != first.totals.frames);
+    let h5 = hdf5::File::open(out.join("embeddings.h5")).unwrap();
+    let frames = s.totals.frames as usize;
+    assert_eq!(h5.dataset("dnabert").unwrap().shape(), [frames, 32]);
+    assert_eq!(h5.dataset("esm2").unwrap().shape(), [frames, 32]);
 }
 
 #[test]
 fn a_classifier_of_the_wrong_width_is_refused() {
-    let Some(golden) = golden_dir("e2e") else {
-        return;
-    };
     let work = tempfile::tempdir().unwrap();
-    let mut req = request(
-        &golden,
-        &golden.join("inputs/test_with_orfs.fa"),
-        300,
-        work.path(),
-    );
-    req.models.classifier = golden.join("classifier/full_mlp.pth");
+    // A classifier for 128 features, in the real format, where the models give 32 + 32.
+    let classifier = work.path().join("128_wide.safetensors");
+    let t = |shape: &[usize]| {
+        candle_core::Tensor::zeros(shape, candle_core::DType::F32, &Device::Cpu).unwrap()
+    };
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = [
+        ("hidden_layer.weight", t(&[16, 128])),
+        ("hidden_layer.bias", t(&[16])),
+        ("bn1.weight", t(&[16])),
+        ("bn1.bias", t(&[16])),
+        ("bn1.running_mean", t(&[16])),
+        ("bn1.running_var", t(&[16])),
+        ("output_layer.weight", t(&[2, 16])),
+        ("output_layer.bias", t(&[2])),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    candle_core::safetensors::save(&tensors, &classifier).unwrap();
+    let mut req = demo_request(&contigs(work.path(), 1), 300, &work.path().join("out"));
+    req.models.classifier = classifier;
     let err = predict(&req, &Quiet, &StopFlag::new())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("3328") && err.contains("128"), "{err}");
+    assert!(err.contains("128") && err.contains("64"), "{err}");
 }

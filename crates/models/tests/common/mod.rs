@@ -12,6 +12,14 @@ pub fn golden_dir() -> Option<PathBuf> {
     virnucpro_testkit::golden_dir("models")
 }
 
+/// A shipped demo model (`examples/models/<name>`: random weights in the real formats, made by
+/// `examples/make_demo_models.py`): the project's own fixture, there in every clone.
+pub fn demo(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/models")
+        .join(name)
+}
+
 /// All tensors of a safetensors file.
 pub fn tensors(path: &Path) -> HashMap<String, Tensor> {
     candle_core::safetensors::load(path, &Device::Cpu).unwrap()
