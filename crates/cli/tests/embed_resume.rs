@@ -335,29 +335,47 @@ fn sigterm_writes_a_signal_checkpoint_and_exits_143() {
     let model = model();
     let work = tempfile::tempdir().unwrap();
     let input = proteins(work.path(), 5);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out.h5");
-    let mut child = start_and_wait(&model, &input, &out, 2);
-    let sent = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let code = child.wait().unwrap().code();
-    assert_eq!(code, Some(143));
-    assert!(
-        sent.elapsed() < Duration::from_secs(10),
-        "stopped within seconds"
-    );
-    let newest = checkpoints(&out).pop().unwrap();
-    let file = hdf5::File::open(&newest).unwrap();
-    let reason: hdf5::types::VarLenUnicode =
-        file.attr("trigger_reason").unwrap().read_scalar().unwrap();
-    assert_eq!(reason.as_str(), "signal");
-    let o = run(&model, &input, &out, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_same(&output::read(&out).unwrap(), &reference(&model, &input));
+    let want = reference(&model, &input);
+    // The signal checkpoint holds the rows computed since the last one; a SIGTERM that lands
+    // just after a cadence checkpoint finds none to write. The demo model is fast enough for
+    // that to happen now and then, so the run is tried a few times: a signal checkpoint must
+    // appear, and every try must stop with 143 and resume to the uninterrupted result.
+    let mut signalled = false;
+    for _ in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.h5");
+        let mut child = start_and_wait(&model, &input, &out, 2);
+        let sent = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = child.wait().unwrap().code();
+        assert_eq!(code, Some(143));
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "stopped within seconds"
+        );
+        let newest = checkpoints(&out).pop().unwrap();
+        let file = hdf5::File::open(&newest).unwrap();
+        let reason: hdf5::types::VarLenUnicode =
+            file.attr("trigger_reason").unwrap().read_scalar().unwrap();
+        let reason = reason.as_str().to_string();
+        drop(file);
+        assert!(
+            ["signal", "sequences"].contains(&reason.as_str()),
+            "{reason}"
+        );
+        let o = run(&model, &input, &out, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_same(&output::read(&out).unwrap(), &want);
+        if reason == "signal" {
+            signalled = true;
+            break;
+        }
+    }
+    assert!(signalled, "no try wrote a signal checkpoint");
 }
 
 #[test]
