@@ -9,10 +9,12 @@ pub mod alphabet;
 pub mod chunk;
 pub mod error;
 pub mod fasta;
+pub mod genbank;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;
 pub mod synthetic;
+pub mod training_frames;
 pub mod translate;
 pub mod validate;
 
