@@ -160,6 +160,8 @@ pub enum Command {
     Translate(TranslateArgs),
     /// Join the outputs of `predict --shard I/N` runs into the two result files of a whole run
     Merge(MergeArgs),
+    /// Make a training set from labelled viral and host genomes (the original's frame rules)
+    Dataset(DatasetArgs),
     /// Embed every sequence of a FASTA with ESM-2 or DNABERT-S (checkpointed, resumable)
     Embed(EmbedArgs),
     /// Measure speed on generated data (reports ratios against a baseline in the same run)
@@ -383,6 +385,73 @@ pub struct MergeArgs {
     /// --kraken-output`)
     #[arg(long, value_name = "FILE")]
     pub kraken_output: Option<PathBuf>,
+}
+
+/// `virnucpro dataset`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "GenBank inputs keep only the annotated frame of each chunk (a stop-free frame \
+whose protein is part of a CDS /translation), as the original does; FASTA inputs keep every \
+stop-free frame. Host frames are drawn, seeded, to match the viral ones, shared evenly over \
+the host groups. Each input is read twice (to count, then to draw): give files, not pipes.\n\n\
+Example:\n  virnucpro dataset -L 150 -o train150/ --viral viral.1.genomic.gbff.gz \\\n    \
+--host bacteria=bacteria.1.genomic.gbff.gz --host fungi=fungi.1.genomic.gbff.gz"
+)]
+pub struct DatasetArgs {
+    /// Chunk length in bp, 100 to 3000 (the reads the classifier will judge)
+    #[arg(short = 'L', long, value_name = "BP", value_parser = clap::value_parser!(u64).range(100..=3000))]
+    pub length: u64,
+    /// Dataset directory (created if needed): frames.fna, frames.faa, labels.tsv, dataset.json
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Viral genomes: GenBank or FASTA, plain or compressed (repeat for more files)
+    #[arg(long = "viral", value_name = "FILE", required = true)]
+    pub viral: Vec<PathBuf>,
+    /// Host genomes of a group, as GROUP=FILE (e.g. bacteria=b.gbff.gz; repeat for each file;
+    /// the original's groups: vertebrate, protozoa, plant, invertebrate, fungi, bacteria, archaea)
+    #[arg(long = "host", value_name = "GROUP=FILE", required = true, value_parser = parse_host)]
+    pub host: Vec<(String, PathBuf)>,
+    /// Seed of the host draw and of the test split
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Share of the frames held out as the test set
+    #[arg(long, default_value_t = 0.1, value_name = "F", value_parser = parse_fraction)]
+    pub test_fraction: f64,
+    /// Hold out frames at random (the original; frames of one genome fall on both sides) or
+    /// whole genomes
+    #[arg(long, default_value = "frame", value_parser = ["frame", "genome"])]
+    pub split_by: String,
+    /// Keep every host frame instead of drawing as many as there are viral ones
+    #[arg(long)]
+    pub no_balance: bool,
+}
+
+/// `GROUP=FILE` of `dataset --host`.
+fn parse_host(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((group, file))
+            if !group.is_empty()
+                && !file.is_empty()
+                && group
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Ok((group.to_string(), PathBuf::from(file)))
+        }
+        _ => Err(format!(
+            "'{s}': give GROUP=FILE, a group name of letters, digits, '_' or '-' (bacteria=b.gbff.gz)"
+        )),
+    }
+}
+
+/// A share in [0, 1).
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}': give a share from 0 up to (not including) 1, e.g. 0.1"
+        )),
+    }
 }
 
 /// How the embedding engine batches, spreads and checkpoints (`embed` and `predict`).

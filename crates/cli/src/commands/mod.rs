@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod chunk;
+pub mod dataset;
 pub mod embed;
 pub mod merge;
 pub mod models;
