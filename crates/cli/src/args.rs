@@ -162,6 +162,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Make a training set from labelled viral and host genomes (the original's frame rules)
     Dataset(DatasetArgs),
+    /// Compute a training set's DNABERT-S + ESM-2 features (checkpointed, resumable)
+    Features(FeaturesArgs),
     /// Embed every sequence of a FASTA with ESM-2 or DNABERT-S (checkpointed, resumable)
     Embed(EmbedArgs),
     /// Measure speed on generated data (reports ratios against a baseline in the same run)
@@ -424,6 +426,40 @@ pub struct DatasetArgs {
     /// Keep every host frame instead of drawing as many as there are viral ones
     #[arg(long)]
     pub no_balance: bool,
+}
+
+/// `virnucpro features`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes DATASET_DIR/features.h5 (ids, dnabert, esm2: the layout of predict \
+--save-embeddings), row for row with labels.tsv, and features.json (the models' paths and \
+fingerprints). A killed run resumes from DATASET_DIR/checkpoints/ when run again.\n\n\
+Example:\n  virnucpro features train150/ --esm esm2_t36_3B_UR50D/ --dnabert DNABERT-S/ --device cuda"
+)]
+pub struct FeaturesArgs {
+    /// A directory made by `virnucpro dataset`
+    #[arg(value_name = "DATASET_DIR")]
+    pub dataset: PathBuf,
+    /// ESM-2 model directory [default: $VIRNUCPRO_ESM or the Hugging Face cache]
+    #[arg(long, value_name = "DIR")]
+    pub esm: Option<PathBuf>,
+    /// DNABERT-S model directory [default: $VIRNUCPRO_DNABERT or the Hugging Face cache]
+    #[arg(long, value_name = "DIR")]
+    pub dnabert: Option<PathBuf>,
+    /// auto (every GPU if there is one, else the CPU), cpu, cuda, cuda:N or a subset cuda:0,2
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
+    #[arg(long, default_value = "auto")]
+    pub precision: PrecisionChoice,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Discard the checkpoints of an earlier run and start over
+    #[arg(long)]
+    pub force_restart: bool,
+    /// Keep the checkpoints after features.h5 is written
+    #[arg(long)]
+    pub keep_checkpoints: bool,
 }
 
 /// `GROUP=FILE` of `dataset --host`.

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Command::Translate(args) => commands::translate::run(args, threads, &cli.global),
         Command::Merge(args) => commands::merge::run(args),
         Command::Dataset(args) => commands::dataset::run(args),
+        Command::Features(args) => commands::features::run(args, &cli.global),
         Command::Embed(args) => commands::embed::run(args, &cli.global),
         Command::Bench(args) => commands::bench::run(args, threads),
         Command::Models(args::ModelsCommand::Check(args)) => commands::models::check(args),

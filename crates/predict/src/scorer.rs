@@ -3,7 +3,8 @@
 //! is its two class probabilities, followed by both embeddings when they are to be saved.
 //!
 //! Running all three on a batch means no embedding outlives its batch: the checkpoints hold
-//! two floats per frame instead of 3,328.
+//! two floats per frame instead of 3,328. Without a classifier ([`FrameScorer::features`], the
+//! training set's features) a row is the two embeddings alone.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use virnucpro_models::{Classifier, ModelError, Precision};
 pub struct FrameScorer {
     dnabert: Box<dyn Encoder>,
     esm: Box<dyn Encoder>,
-    classifier: Arc<Classifier>,
+    classifier: Option<Arc<Classifier>>,
     keep_embeddings: bool,
 }
 
@@ -40,9 +41,20 @@ impl FrameScorer {
         Ok(FrameScorer {
             dnabert,
             esm,
-            classifier,
+            classifier: Some(classifier),
             keep_embeddings,
         })
+    }
+
+    /// The two embedding models alone: each frame's row is its DNABERT-S embedding followed by
+    /// its ESM-2 one (the classifier's input, for training one).
+    pub fn features(dnabert: Box<dyn Encoder>, esm: Box<dyn Encoder>) -> Self {
+        FrameScorer {
+            dnabert,
+            esm,
+            classifier: None,
+            keep_embeddings: true,
+        }
     }
 
     /// DNABERT-S's embedding width.
@@ -61,13 +73,22 @@ pub const SCORES: usize = 2;
 
 impl Model for FrameScorer {
     fn name(&self) -> &str {
-        "virnucpro"
+        if self.classifier.is_some() {
+            "virnucpro"
+        } else {
+            "virnucpro-features"
+        }
     }
     fn output(&self) -> &'static str {
-        "scores"
+        if self.classifier.is_some() {
+            "scores"
+        } else {
+            // The checkpoints' dataset for rows of embeddings.
+            "embeddings"
+        }
     }
     fn width(&self) -> usize {
-        SCORES
+        self.classifier.as_ref().map_or(0, |_| SCORES)
             + if self.keep_embeddings {
                 self.dnabert.dim() + self.esm.dim()
             } else {
@@ -109,8 +130,18 @@ impl Model for FrameScorer {
             features.extend_from_slice(&dna[i * d..(i + 1) * d]);
             features.extend_from_slice(&esm[i * e..(i + 1) * e]);
         }
+        let Some(classifier) = &self.classifier else {
+            if let Some(bad) = features.iter().find(|v| !v.is_finite()) {
+                return Err(ModelError::Input(format!(
+                    "an embedding holds {bad}: the models produce NaN or infinity (check the \
+                     weights of ESM-2 and DNABERT-S)"
+                ))
+                .into());
+            }
+            return Ok(features);
+        };
         let x = Tensor::from_vec(features, (n, d + e), &Device::Cpu).map_err(ModelError::from)?;
-        let predictions = self.classifier.predict(&x)?;
+        let predictions = classifier.predict(&x)?;
         let mut rows = Vec::with_capacity(n * self.width());
         for (i, p) in predictions.iter().enumerate() {
             if !p.probs.iter().all(|v| v.is_finite()) {

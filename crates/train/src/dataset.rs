@@ -17,6 +17,7 @@
 //!   labels.tsv     frame_id, label (1 viral, 0 host), group, record, split (train/test)
 //!   dataset.json   the request, each input's fingerprint, rule and counts, counts per group,
 //!                  label and split; written last, so its presence means the set is whole
+//!   features.h5    later, from `features` (rebuilding the set removes it)
 //! ```
 
 use std::collections::{HashMap, HashSet};
@@ -178,8 +179,20 @@ pub fn make_dataset(req: &DatasetRequest) -> Result<DatasetSummary> {
         &req.out_dir,
         None,
     )?);
-    // A set being rebuilt is not whole until its new record is written.
-    remove_if_there(&req.out_dir.join(DATASET_JSON))?;
+    // A set being rebuilt is not whole until its new record is written, and the features of
+    // the old one (and their checkpoints) belong to other frames.
+    for name in [
+        DATASET_JSON,
+        crate::features::FEATURES_JSON,
+        crate::features::FEATURES,
+    ] {
+        remove_if_there(&req.out_dir.join(name))?;
+    }
+    let checkpoints = req.out_dir.join(crate::features::CHECKPOINTS);
+    if checkpoints.exists() {
+        std::fs::remove_dir_all(&checkpoints)
+            .map_err(|e| TrainError::file(&checkpoints, format!("cannot remove: {e}")))?;
+    }
 
     // Pass 1: what each input and group holds.
     let mut sources = Vec::new();

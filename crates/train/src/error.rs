@@ -8,9 +8,12 @@ pub enum TrainError {
     /// An input could not be read or parsed.
     #[error(transparent)]
     Input(#[from] virnucpro_seq::SeqError),
-    /// The engine's file services (lock, hashes) failed.
+    /// The engine failed (lock, hashes, models, checkpoints).
     #[error(transparent)]
     Engine(#[from] virnucpro_engine::EngineError),
+    /// Writing the features file failed.
+    #[error(transparent)]
+    Predict(#[from] virnucpro_predict::PredictError),
     /// A file of the dataset, with what went wrong.
     #[error("{path}: {message}")]
     File {

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod chunk;
 pub mod dataset;
 pub mod embed;
+pub mod features;
 pub mod merge;
 pub mod models;
 pub mod predict;

@@ -14,7 +14,7 @@ use crate::progress::EmbedBar;
 
 /// `auto` picks every GPU when this build and the machine have one, else the CPU; a CUDA
 /// build that cannot start its GPUs says so, and why, before it runs on the CPU.
-fn devices(spec: &DeviceSpec) -> Result<Vec<Device>> {
+pub fn devices(spec: &DeviceSpec) -> Result<Vec<Device>> {
     match spec {
         DeviceSpec::Auto => Ok(match spec.open() {
             Ok(gpus) => gpus,
