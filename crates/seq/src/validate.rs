@@ -5,12 +5,11 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use needletail::parse_fastx_reader;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::alphabet::{self, AMBIGUOUS, BASE_CODE, INVALID};
 use crate::error::SeqError;
-use crate::fasta::open_input;
+use crate::fasta::{DuplicateIds, FastaReader};
 
 /// What `validate` found.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,25 +34,26 @@ pub struct Report {
     pub errors: Vec<String>,
     /// Warning messages (at most the limit given).
     pub warnings: Vec<String>,
+    /// The file could not be read to its end (a record the reader refuses: no id, a control
+    /// byte in an id, a broken or truncated file).
+    pub unreadable: bool,
 }
 
 impl Report {
     /// Valid: at least one non-empty record and no error.
     pub fn is_valid(&self) -> bool {
-        self.records > self.empty && self.empty + self.duplicates + self.invalid == 0
+        !self.unreadable
+            && self.records > self.empty
+            && self.empty + self.duplicates + self.invalid == 0
     }
 }
 
 /// Checks every record of `path`; `max_messages` caps the error and warning lists. Fails only
 /// when the file cannot be read or parsed at all.
 pub fn validate(path: &Path, max_messages: usize) -> Result<Report, SeqError> {
-    let file = open_input(path)?;
-    let mut reader = parse_fastx_reader(file).map_err(|e| SeqError::Format {
-        path: path.to_path_buf(),
-        kind: "FASTA or FASTQ",
-        detail: e.to_string(),
-        hint: "A FASTA file starts with a '>' header line (FASTQ with '@')",
-    })?;
+    // The one reader `predict` uses (FASTA, FASTQ, BAM/SAM/CRAM, any compression, its id
+    // rules), with duplicates let through so that they are counted here rather than fatal.
+    let mut reader = FastaReader::open_with(path, DuplicateIds::Allow)?;
     let mut report = Report::default();
     let mut seen = HashSet::new();
     let push = |list: &mut Vec<String>, message: String| {
@@ -61,48 +61,23 @@ pub fn validate(path: &Path, max_messages: usize) -> Result<Report, SeqError> {
             list.push(message);
         }
     };
-    while let Some(record) = reader.next() {
+    for record in reader.by_ref() {
         let record = match record {
             Ok(r) => r,
-            // A bare header at the very end (see `FastaReader`): an empty last record.
-            Err(e)
-                if e.kind == needletail::errors::ParseErrorKind::UnexpectedEnd
-                    && e.format == Some(needletail::parser::Format::Fasta) =>
-            {
-                report.records += 1;
-                report.empty += 1;
-                push(
-                    &mut report.errors,
-                    format!("empty sequence: last record (line {})", e.position.line),
-                );
-                break;
-            }
             Err(e) => {
+                report.unreadable = true;
                 report
                     .errors
                     .push(format!("cannot read past this point: {e}"));
                 break;
             }
         };
-        report.records += 1;
-        let id = String::from_utf8_lossy(
-            record
-                .id()
-                .split(|b| b.is_ascii_whitespace())
-                .next()
-                .unwrap_or_default(),
-        )
-        .into_owned();
+        let id = record.id;
         if !seen.insert(xxh3_128(id.as_bytes())) {
             report.duplicates += 1;
             push(&mut report.errors, format!("duplicate id: {id}"));
         }
-        let seq = record.seq();
-        if seq.is_empty() {
-            report.empty += 1;
-            push(&mut report.errors, format!("empty sequence: {id}"));
-            continue;
-        }
+        let seq = record.seq;
         report.bases += seq.len() as u64;
         let (lo, hi) = report.length_range.unwrap_or((usize::MAX, 0));
         report.length_range = Some((lo.min(seq.len()), hi.max(seq.len())));
@@ -137,6 +112,21 @@ pub fn validate(path: &Path, max_messages: usize) -> Result<Report, SeqError> {
                 ),
             );
         }
+    }
+    report.records = reader.records_read();
+    let skipped = reader.skipped();
+    report.empty = skipped.count;
+    for id in &skipped.first_ids {
+        push(&mut report.errors, format!("empty sequence: {id}"));
+    }
+    if skipped.count > skipped.first_ids.len() as u64 {
+        push(
+            &mut report.errors,
+            format!(
+                "... and {} more empty records",
+                skipped.count - skipped.first_ids.len() as u64
+            ),
+        );
     }
     if report.records == 0 {
         return Err(SeqError::EmptyFile {
@@ -179,5 +169,26 @@ mod tests {
         );
         std::fs::write(&path, ">a\nACGT\n").unwrap();
         assert!(validate(&path, 10).unwrap().is_valid());
+    }
+
+    #[test]
+    fn reads_what_predict_reads_alignments_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reads.sam");
+        std::fs::write(
+            &path,
+            "@HD\tVN:1.6\tSO:unsorted\nr1\t4\t*\t0\t0\t*\t*\t0\t0\tACGTN\tIIIII\n\
+             r2\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\tIIII\n",
+        )
+        .unwrap();
+        let r = validate(&path, 10).unwrap();
+        assert_eq!((r.records, r.ambiguous_records), (2, 1));
+        assert!(r.is_valid(), "{:?}", r.errors);
+        // A header with no id stops the reader as it stops predict.
+        let bad = dir.path().join("bad.fa");
+        std::fs::write(&bad, ">a\nACGT\n>\nACGT\n").unwrap();
+        let r = validate(&bad, 10).unwrap();
+        assert!(!r.is_valid());
+        assert!(r.errors[0].contains("has no id"), "{:?}", r.errors);
     }
 }
