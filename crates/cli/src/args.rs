@@ -626,6 +626,25 @@ pub enum BenchTarget {
     Merge(BenchMergeArgs),
     /// What `-t` beyond the CPUs costs: the whole `predict` with -t 1, the CPUs, 4x and 64x
     Threads(BenchThreadsArgs),
+    /// The training set's footprint: `dataset` and `features` at several sizes (wall time, peak
+    /// RSS)
+    Training(BenchTrainingArgs),
+}
+
+/// `virnucpro bench training`
+#[derive(Debug, Args)]
+pub struct BenchTrainingArgs {
+    /// Frames per size (half viral, half host), comma-separated
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000,1000000",
+        value_parser = clap::value_parser!(u64).range(2..)
+    )]
+    pub frames: Vec<u64>,
+    /// Directory for the generated reads, models and sets [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 }
 
 /// `virnucpro bench threads`

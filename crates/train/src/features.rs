@@ -19,7 +19,7 @@ use virnucpro_models::Precision;
 use virnucpro_predict::embeddings::EmbeddingsWriter;
 use virnucpro_predict::scorer::FrameScorer;
 use virnucpro_seq::output::AtomicFile;
-use virnucpro_seq::FastaReader;
+use virnucpro_seq::{DuplicateIds, FastaReader};
 
 use crate::dataset::{DATASET_JSON, LABELS, NUCLEOTIDES, PROTEINS};
 use crate::error::{Result, TrainError};
@@ -228,9 +228,12 @@ struct FramePairs {
 
 impl FramePairs {
     fn open(nucleotides: &Path, proteins: &Path) -> Result<Self> {
+        // The ids were made unique by `dataset` and each is checked against labels.tsv: no
+        // need for the readers' duplicate check, which holds 16 bytes a record.
+        let open = |p: &Path| FastaReader::open_with(p, DuplicateIds::Allow);
         Ok(FramePairs {
-            nucleotides: FastaReader::open(nucleotides)?,
-            proteins: FastaReader::open(proteins)?,
+            nucleotides: open(nucleotides)?,
+            proteins: open(proteins)?,
             paths: (nucleotides.to_path_buf(), proteins.to_path_buf()),
         })
     }

@@ -101,8 +101,8 @@ pub fn run(args: BenchFlowArgs) -> Result<()> {
 
 /// The three model paths.
 pub(super) struct Models {
-    esm: PathBuf,
-    dnabert: PathBuf,
+    pub esm: PathBuf,
+    pub dnabert: PathBuf,
     classifier: PathBuf,
 }
 
@@ -127,16 +127,25 @@ fn save(tensors: Vec<(&str, Tensor)>, path: &Path) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The real models' widths: ESM-2 3B and DNABERT-S.
+pub(super) const REAL_WIDTHS: (usize, usize) = (2560, 768);
+
 /// Writes ESM-2 (2560 wide), DNABERT-S (768 wide) and the classifier (3328 -> 512 -> 2), all
 /// with random weights and no transformer layer, in their real file formats.
 pub(super) fn write_models(dir: &Path) -> Result<Models> {
+    write_models_of(dir, REAL_WIDTHS)
+}
+
+/// [`write_models`] with ESM-2 and DNABERT-S `(esm, dnabert)` wide (any width: with no layer
+/// the head count, one, never divides anything).
+pub(super) fn write_models_of(dir: &Path, (esm_w, dna_w): (usize, usize)) -> Result<Models> {
     let esm = dir.join("esm2");
     std::fs::create_dir_all(&esm)?;
     std::fs::write(
         esm.join("config.json"),
         serde_json::json!({
-            "architectures": ["EsmForMaskedLM"], "model_type": "esm", "hidden_size": 2560,
-            "num_hidden_layers": 0, "num_attention_heads": 40, "intermediate_size": 10240,
+            "architectures": ["EsmForMaskedLM"], "model_type": "esm", "hidden_size": esm_w,
+            "num_hidden_layers": 0, "num_attention_heads": 1, "intermediate_size": 4 * esm_w,
             "hidden_act": "gelu", "layer_norm_eps": 1e-5, "position_embedding_type": "rotary",
             "token_dropout": true, "emb_layer_norm_before": false, "mask_token_id": 32,
             "pad_token_id": 1, "vocab_size": 33, "max_position_embeddings": 1026
@@ -147,10 +156,10 @@ pub(super) fn write_models(dir: &Path) -> Result<Models> {
         vec![
             (
                 "embeddings.word_embeddings.weight",
-                randn(&[33, 2560], 0.5)?,
+                randn(&[33, esm_w], 0.5)?,
             ),
-            ("encoder.emb_layer_norm_after.weight", ones(2560)?),
-            ("encoder.emb_layer_norm_after.bias", zeros(2560)?),
+            ("encoder.emb_layer_norm_after.weight", ones(esm_w)?),
+            ("encoder.emb_layer_norm_after.bias", zeros(esm_w)?),
         ],
         &esm.join("model.safetensors"),
     )?;
@@ -164,8 +173,8 @@ pub(super) fn write_models(dir: &Path) -> Result<Models> {
     std::fs::write(
         dnabert.join("config.json"),
         serde_json::json!({
-            "architectures": ["BertModel"], "model_type": "bert", "hidden_size": 768,
-            "num_hidden_layers": 0, "num_attention_heads": 12, "intermediate_size": 3072,
+            "architectures": ["BertModel"], "model_type": "bert", "hidden_size": dna_w,
+            "num_hidden_layers": 0, "num_attention_heads": 1, "intermediate_size": 4 * dna_w,
             "hidden_act": "gelu", "layer_norm_eps": 1e-12, "vocab_size": vocab,
             "type_vocab_size": 2, "pad_token_id": 0
         })
@@ -176,14 +185,14 @@ pub(super) fn write_models(dir: &Path) -> Result<Models> {
         vec![
             (
                 "embeddings.word_embeddings.weight",
-                randn(&[vocab, 768], 0.5)?,
+                randn(&[vocab, dna_w], 0.5)?,
             ),
             (
                 "embeddings.token_type_embeddings.weight",
-                randn(&[2, 768], 0.5)?,
+                randn(&[2, dna_w], 0.5)?,
             ),
-            ("embeddings.LayerNorm.weight", ones(768)?),
-            ("embeddings.LayerNorm.bias", zeros(768)?),
+            ("embeddings.LayerNorm.weight", ones(dna_w)?),
+            ("embeddings.LayerNorm.bias", zeros(dna_w)?),
         ],
         &dnabert.join("model.safetensors"),
     )?;
@@ -191,7 +200,7 @@ pub(super) fn write_models(dir: &Path) -> Result<Models> {
     let classifier = dir.join("300_model.safetensors");
     save(
         vec![
-            ("hidden_layer.weight", randn(&[512, 3328], 0.02)?),
+            ("hidden_layer.weight", randn(&[512, esm_w + dna_w], 0.02)?),
             ("hidden_layer.bias", zeros(512)?),
             ("bn1.weight", ones(512)?),
             ("bn1.bias", zeros(512)?),
@@ -213,6 +222,11 @@ pub(super) fn write_models(dir: &Path) -> Result<Models> {
 /// sense codons (each keeps at least its F1 frame), the frames of each counted as `predict`
 /// will count them.
 pub(super) fn write_reads(path: &Path, frames: u64) -> Result<()> {
+    write_reads_named(path, frames, "read")
+}
+
+/// [`write_reads`] with ids `<prefix><n>` (two files of reads that must not share ids).
+pub(super) fn write_reads_named(path: &Path, frames: u64, prefix: &str) -> Result<()> {
     const SENSE: &[u8] = b"ACGT";
     let mut rng = SplitMix64(frames ^ 0x5eed);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -239,7 +253,7 @@ pub(super) fn write_reads(path: &Path, frames: u64) -> Result<()> {
         }
         kept += here;
         n += 1;
-        writeln!(out, ">read{n}")?;
+        writeln!(out, ">{prefix}{n}")?;
         out.write_all(&seq)?;
         out.write_all(b"\n")?;
     }

@@ -8,6 +8,7 @@ mod merge;
 mod model_file;
 mod seq;
 mod threads;
+mod training;
 
 use anyhow::{bail, Context, Result};
 use virnucpro_models::Precision;
@@ -24,6 +25,7 @@ pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
         BenchTarget::Flow(a) => flow::run(a),
         BenchTarget::Merge(a) => merge::run(a),
         BenchTarget::Threads(a) => threads::run(a),
+        BenchTarget::Training(a) => training::run(a),
     }
 }
 
