@@ -241,8 +241,8 @@ pub struct SelfCheckArgs {
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
     /// Precisions to check, comma-separated: fp32, fp16, bf16 or all
-    #[arg(long, default_value = "all")]
-    pub precision: String,
+    #[arg(long, default_value = "all", value_parser = parse_precisions)]
+    pub precision: Precisions,
     /// Directory for the end-to-end outputs [default: a temporary one]
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
@@ -298,12 +298,8 @@ pub struct PredictArgs {
     /// [default: $VIRNUCPRO_CLASSIFIER]
     #[arg(long, value_name = "FILE")]
     pub classifier: Option<PathBuf>,
-    /// auto (every GPU if there is one, else the CPU), cpu, cuda, cuda:N or a subset cuda:0,2
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
-    /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
-    #[arg(long, default_value = "auto")]
-    pub precision: PrecisionChoice,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Discard an earlier run in OUT_DIR and start over
@@ -446,12 +442,8 @@ pub struct FeaturesArgs {
     /// DNABERT-S model directory [default: $VIRNUCPRO_DNABERT or the Hugging Face cache]
     #[arg(long, value_name = "DIR")]
     pub dnabert: Option<PathBuf>,
-    /// auto (every GPU if there is one, else the CPU), cpu, cuda, cuda:N or a subset cuda:0,2
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
-    /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
-    #[arg(long, default_value = "auto")]
-    pub precision: PrecisionChoice,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Discard the checkpoints of an earlier run and start over
@@ -460,6 +452,26 @@ pub struct FeaturesArgs {
     /// Keep the checkpoints after features.h5 is written
     #[arg(long)]
     pub keep_checkpoints: bool,
+}
+
+/// The precisions of `utils self-check --precision`, parsed once at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precisions(pub Vec<virnucpro_models::Precision>);
+
+/// `all`, or a comma-separated list of fp32, fp16, bf16.
+fn parse_precisions(s: &str) -> Result<Precisions, String> {
+    use virnucpro_models::Precision;
+    if s.trim().eq_ignore_ascii_case("all") {
+        return Ok(Precisions(vec![
+            Precision::F32,
+            Precision::F16,
+            Precision::BF16,
+        ]));
+    }
+    s.split(',')
+        .map(|p| p.trim().parse::<Precision>().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Precisions)
 }
 
 /// `GROUP=FILE` of `dataset --host`.
@@ -488,6 +500,19 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
             "'{s}': give a share from 0 up to (not including) 1, e.g. 0.1"
         )),
     }
+}
+
+/// Where and in what precision the models run (`predict`, `embed`, `features`): declared once,
+/// so the three take the same values with the same defaults.
+#[derive(Debug, Args)]
+pub struct ComputeArgs {
+    /// auto (every GPU if there is one, else the CPU), cpu, cuda (every visible GPU, one worker
+    /// each), cuda:N or a subset cuda:0,2
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
+    #[arg(long, default_value = "auto")]
+    pub precision: PrecisionChoice,
 }
 
 /// How the embedding engine batches, spreads and checkpoints (`embed` and `predict`).
@@ -551,12 +576,8 @@ pub struct EmbedArgs {
     /// Output HDF5: datasets ids and embeddings, in input order
     #[arg(short, long, value_name = "OUT.h5")]
     pub output: PathBuf,
-    /// cpu, cuda (every visible GPU, one worker each), cuda:N, or a subset cuda:0,2
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceSpec,
-    /// auto (fp32 on CPU, fp16 on GPU), fp32, fp16 or bf16
-    #[arg(long, default_value = "auto")]
-    pub precision: PrecisionChoice,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Discard existing checkpoints and start over

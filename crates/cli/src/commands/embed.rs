@@ -12,9 +12,9 @@ use crate::progress::EmbedBar;
 pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
     let checkpoint_every = args.engine.checkpoint_every()?;
     let started = Instant::now();
-    let devices = args.device.open()?;
+    let devices = super::open_devices(&args.compute.device)?;
     let device = devices[0].clone();
-    let precision = args.precision.resolve(&device);
+    let precision = args.compute.precision.resolve(&device);
     let model_fingerprint =
         fingerprint::model_fingerprint(&args.model, &virnucpro_predict::locate::hash_cache())?;
     let workers = encoder::load_workers(
@@ -32,7 +32,7 @@ pub fn run(args: EmbedArgs, global: &GlobalArgs) -> Result<()> {
         args.model.display(),
         encoder.dim(),
         workers.len(),
-        args.device,
+        args.compute.device,
         started.elapsed().as_secs_f64()
     );
     let options = Options {

@@ -14,8 +14,8 @@ use crate::progress::EmbedBar;
 pub fn run(args: FeaturesArgs, global: &GlobalArgs) -> Result<()> {
     let started = Instant::now();
     let checkpoint_every = args.engine.checkpoint_every()?;
-    let devices = super::predict::devices(&args.device)?;
-    let precision = args.precision.resolve(&devices[0]);
+    let devices = super::open_devices(&args.compute.device)?;
+    let precision = args.compute.precision.resolve(&devices[0]);
     let req = FeaturesRequest {
         dataset: args.dataset.clone(),
         esm: find_esm(args.esm.as_deref())?,

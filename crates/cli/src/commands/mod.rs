@@ -75,3 +75,26 @@ pub fn signal_flag() -> Result<virnucpro_engine::StopFlag> {
         .context("cannot install the SIGINT/SIGTERM handlers")?;
     Ok(stop)
 }
+
+/// `auto` picks every GPU when this build and the machine have one, else the CPU; a CUDA
+/// build that cannot start its GPUs says so, and why, before it runs on the CPU.
+pub fn open_devices(spec: &virnucpro_models::DeviceSpec) -> Result<Vec<candle_core::Device>> {
+    match spec {
+        virnucpro_models::DeviceSpec::Auto => Ok(match spec.open() {
+            Ok(gpus) => gpus,
+            Err(e) if cfg!(feature = "cuda") => {
+                tracing::warn!(
+                    "--device auto: no GPU could be used ({e}); running on the CPU, which is \
+                     far slower. Fix the GPU setup (`virnucpro utils list-devices`), or pass \
+                     --device cpu to choose the CPU"
+                );
+                vec![candle_core::Device::Cpu]
+            }
+            Err(_) => {
+                tracing::info!("--device auto: this build has no CUDA support; using the CPU");
+                vec![candle_core::Device::Cpu]
+            }
+        }),
+        s => Ok(s.open()?),
+    }
+}

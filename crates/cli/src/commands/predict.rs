@@ -3,37 +3,12 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use candle_core::Device;
 use virnucpro_engine::fault;
 use virnucpro_engine::StopFlag;
-use virnucpro_models::DeviceSpec;
 use virnucpro_predict::{predict, resolve, Reporter, Request};
 
 use crate::args::{GlobalArgs, PredictArgs};
 use crate::progress::EmbedBar;
-
-/// `auto` picks every GPU when this build and the machine have one, else the CPU; a CUDA
-/// build that cannot start its GPUs says so, and why, before it runs on the CPU.
-pub fn devices(spec: &DeviceSpec) -> Result<Vec<Device>> {
-    match spec {
-        DeviceSpec::Auto => Ok(match spec.open() {
-            Ok(gpus) => gpus,
-            Err(e) if cfg!(feature = "cuda") => {
-                tracing::warn!(
-                    "--device auto: no GPU could be used ({e}); running on the CPU, which is \
-                     far slower. Fix the GPU setup (`virnucpro utils list-devices`), or pass \
-                     --device cpu to choose the CPU"
-                );
-                vec![Device::Cpu]
-            }
-            Err(_) => {
-                tracing::info!("--device auto: this build has no CUDA support; using the CPU");
-                vec![Device::Cpu]
-            }
-        }),
-        s => Ok(s.open()?),
-    }
-}
 
 struct LogReporter {
     /// The input bar and the frames bar, drawn together.
@@ -74,8 +49,8 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
     let checkpoint_every = args.engine.checkpoint_every()?;
     let started = Instant::now();
     let length = args.length.bases();
-    let devices = devices(&args.device)?;
-    let precision = args.precision.resolve(&devices[0]);
+    let devices = super::open_devices(&args.compute.device)?;
+    let precision = args.compute.precision.resolve(&devices[0]);
     let models = resolve(
         args.esm.as_deref(),
         args.dnabert.as_deref(),

@@ -80,15 +80,7 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
 /// Runs the golden comparisons on a device and prints the table.
 pub fn self_check(args: SelfCheckArgs) -> Result<()> {
     let device = args.device.open_one()?;
-    let precisions: Vec<virnucpro_models::Precision> = if args.precision == "all" {
-        use virnucpro_models::Precision::*;
-        vec![F32, F16, BF16]
-    } else {
-        args.precision
-            .split(',')
-            .map(|p| p.trim().parse())
-            .collect::<Result<_, _>>()?
-    };
+    let precisions = args.precision.0;
     let temp;
     let work = match &args.workdir {
         Some(dir) => dir.clone(),
