@@ -1184,4 +1184,32 @@ fn an_unwritable_kraken_output_stops_the_run_before_it_starts() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!merged.join("prediction_results.txt").exists());
+
+    // A Kraken file inside an OUT_DIR that the run itself creates is writable (as the
+    // workflows ask for it).
+    let fresh = work.path().join("fresh");
+    let o = run(
+        &input,
+        &fresh,
+        &[
+            "--kraken-output",
+            fresh.join("kraken.txt").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fresh_merge = work.path().join("fresh_merge");
+    let o = Command::new(env!("CARGO_BIN_EXE_virnucpro"))
+        .arg("merge")
+        .args(&shards)
+        .arg("-o")
+        .arg(&fresh_merge)
+        .arg("--kraken-output")
+        .arg(fresh_merge.join("kraken.txt"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(fresh_merge.join("kraken.txt")).unwrap(),
+        std::fs::read(fresh.join("kraken.txt")).unwrap()
+    );
 }

@@ -82,12 +82,13 @@ pub fn merge(
     let embeddings = embedding_widths(&runs)?;
     let fastq = viral_records_format(&runs)?;
     check_destination(&runs, out_dir, force)?;
-    if let Some(kraken) = kraken {
-        virnucpro_seq::output::check_writable(kraken)?;
-    }
     std::fs::create_dir_all(out_dir)
         .map_err(|e| PredictError::file(out_dir, format!("cannot create: {e}")))?;
     let _lock = virnucpro_engine::lock::DirLock::acquire(out_dir)?;
+    // After OUT_DIR exists: the Kraken file may be inside it.
+    if let Some(kraken) = kraken {
+        virnucpro_seq::output::check_writable(kraken)?;
+    }
     let dir = OutDir::new(out_dir);
     virnucpro_engine::runner::report_leftovers(&dir.remove_orphaned_temps(kraken)?);
     remove_earlier_results(&dir)?;
