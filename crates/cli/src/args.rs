@@ -288,12 +288,8 @@ pub struct PredictArgs {
     /// Output directory (created if needed)
     #[arg(short, long, value_name = "OUT_DIR")]
     pub output: PathBuf,
-    /// ESM-2 model directory [default: $VIRNUCPRO_ESM or the Hugging Face cache]
-    #[arg(long, value_name = "DIR")]
-    pub esm: Option<PathBuf>,
-    /// DNABERT-S model directory [default: $VIRNUCPRO_DNABERT or the Hugging Face cache]
-    #[arg(long, value_name = "DIR")]
-    pub dnabert: Option<PathBuf>,
+    #[command(flatten)]
+    pub embedders: EmbedderArgs,
     /// Classifier (300_model.pth / 500_model.pth, or a directory holding them)
     /// [default: $VIRNUCPRO_CLASSIFIER]
     #[arg(long, value_name = "FILE")]
@@ -436,12 +432,8 @@ pub struct FeaturesArgs {
     /// A directory made by `virnucpro dataset`
     #[arg(value_name = "DATASET_DIR")]
     pub dataset: PathBuf,
-    /// ESM-2 model directory [default: $VIRNUCPRO_ESM or the Hugging Face cache]
-    #[arg(long, value_name = "DIR")]
-    pub esm: Option<PathBuf>,
-    /// DNABERT-S model directory [default: $VIRNUCPRO_DNABERT or the Hugging Face cache]
-    #[arg(long, value_name = "DIR")]
-    pub dnabert: Option<PathBuf>,
+    #[command(flatten)]
+    pub embedders: EmbedderArgs,
     #[command(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
@@ -500,6 +492,17 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
             "'{s}': give a share from 0 up to (not including) 1, e.g. 0.1"
         )),
     }
+}
+
+/// The two embedding models (`predict`, `features`): declared once.
+#[derive(Debug, Args)]
+pub struct EmbedderArgs {
+    /// ESM-2 model directory [default: $VIRNUCPRO_ESM or the Hugging Face cache]
+    #[arg(long, value_name = "DIR")]
+    pub esm: Option<PathBuf>,
+    /// DNABERT-S model directory [default: $VIRNUCPRO_DNABERT or the Hugging Face cache]
+    #[arg(long, value_name = "DIR")]
+    pub dnabert: Option<PathBuf>,
 }
 
 /// Where and in what precision the models run (`predict`, `embed`, `features`): declared once,

@@ -390,13 +390,29 @@ fn small_input(dir: &Path) -> PathBuf {
 }
 
 fn merge(shards: &[&Path], out: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_virnucpro"))
-        .arg("merge")
-        .args(shards)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .unwrap()
+    merge_with(shards, out, None)
+}
+
+/// `merge`, with `--kraken-output` when given.
+fn merge_with(shards: &[&Path], out: &Path, kraken: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_virnucpro"));
+    cmd.arg("merge").args(shards).arg("-o").arg(out);
+    if let Some(kraken) = kraken {
+        cmd.arg("--kraken-output").arg(kraken);
+    }
+    cmd.output().unwrap()
+}
+
+/// `predict --shard i/n` of `input` for i in 1..=n, each into `work/shard<i>`.
+fn shard_runs(work: &Path, input: &Path, n: usize) -> Vec<PathBuf> {
+    (1..=n)
+        .map(|i| {
+            let dir = work.join(format!("shard{i}"));
+            let o = run(input, &dir, &["--shard", &format!("{i}/{n}")]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            dir
+        })
+        .collect()
 }
 
 #[test]
@@ -1083,14 +1099,7 @@ fn temporaries_a_killed_run_left_are_removed_by_the_next_run_and_merge() {
     assert_only_look_alikes_left(&out, &planted);
 
     // merge, into its own earlier result.
-    let shards: Vec<PathBuf> = (1..=2)
-        .map(|i| {
-            let dir = work.path().join(format!("shard{i}"));
-            let o = run(&input, &dir, &["--shard", &format!("{i}/2")]);
-            assert!(o.status.success(), "{}", stderr(&o));
-            dir
-        })
-        .collect();
+    let shards = shard_runs(work.path(), &input, 2);
     let merged = work.path().join("merged");
     let refs: Vec<&Path> = shards.iter().map(PathBuf::as_path).collect();
     let o = merge(&refs, &merged);
@@ -1164,24 +1173,10 @@ fn an_unwritable_kraken_output_stops_the_run_before_it_starts() {
         std::fs::remove_dir_all(&out).ok();
     }
     // merge checks it before it writes anything too.
-    let shards: Vec<PathBuf> = (1..=2)
-        .map(|i| {
-            let dir = work.path().join(format!("shard{i}"));
-            let o = run(&input, &dir, &["--shard", &format!("{i}/2")]);
-            assert!(o.status.success(), "{}", stderr(&o));
-            dir
-        })
-        .collect();
+    let shards = shard_runs(work.path(), &input, 2);
     let merged = work.path().join("merged");
-    let o = Command::new(env!("CARGO_BIN_EXE_virnucpro"))
-        .arg("merge")
-        .args(&shards)
-        .arg("-o")
-        .arg(&merged)
-        .arg("--kraken-output")
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let refs: Vec<&Path> = shards.iter().map(PathBuf::as_path).collect();
+    let o = merge_with(&refs, &merged, Some(&missing));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!merged.join("prediction_results.txt").exists());
 
@@ -1198,15 +1193,7 @@ fn an_unwritable_kraken_output_stops_the_run_before_it_starts() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let fresh_merge = work.path().join("fresh_merge");
-    let o = Command::new(env!("CARGO_BIN_EXE_virnucpro"))
-        .arg("merge")
-        .args(&shards)
-        .arg("-o")
-        .arg(&fresh_merge)
-        .arg("--kraken-output")
-        .arg(fresh_merge.join("kraken.txt"))
-        .output()
-        .unwrap();
+    let o = merge_with(&refs, &fresh_merge, Some(&fresh_merge.join("kraken.txt")));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         std::fs::read(fresh_merge.join("kraken.txt")).unwrap(),

@@ -22,7 +22,7 @@ use virnucpro_seq::{DuplicateIds, FastaReader};
 use crate::error::{PredictError, Result};
 use crate::frames::Frames;
 use crate::ledger::LedgerWriter;
-use crate::out_dir::{OutDir, RESULT_FILES, RUN_RECORD};
+use crate::out_dir::OutDir;
 pub use crate::request::{Reporter, Request, Silent, Summary};
 use crate::result_writer::{Plan, ResultWriter};
 use crate::run_record::{read_record, write_record, RunRecord, Timings};
@@ -457,15 +457,7 @@ fn start_over(dir: &OutDir) -> Result<()> {
         std::fs::remove_dir_all(&work)
             .map_err(|e| PredictError::file(&work, format!("cannot remove: {e}")))?;
     }
-    for name in RESULT_FILES.iter().chain(&[RUN_RECORD]) {
-        let path = dir.file(name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(PredictError::file(&path, format!("cannot remove: {e}"))),
-        }
-    }
-    Ok(())
+    dir.remove_results()
 }
 
 /// Whether the input is a regular file, which can be read a second time (a pipe, FIFO or

@@ -91,7 +91,8 @@ pub fn merge(
     }
     let dir = OutDir::new(out_dir);
     virnucpro_engine::runner::report_leftovers(&dir.remove_orphaned_temps(kraken)?);
-    remove_earlier_results(&dir)?;
+    // What an earlier result left (checked by `check_destination`).
+    dir.remove_results()?;
 
     let first = &runs[0].1;
     let shard_totals = |r: &RunRecord| r.summary.unwrap_or_default();
@@ -174,21 +175,6 @@ fn check_destination(runs: &[ShardRun], out_dir: &Path, force: bool) -> Result<(
          pass --force to replace them",
         out_dir.display()
     )))
-}
-
-/// Removes what an earlier result left in the destination (checked by [`check_destination`]),
-/// the run record first, so that a merge that fails part-way never leaves a record beside
-/// files it does not describe.
-fn remove_earlier_results(dir: &OutDir) -> Result<()> {
-    for name in std::iter::once(&RUN_RECORD).chain(RESULT_FILES.iter()) {
-        let path = dir.file(name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(PredictError::file(&path, format!("cannot remove: {e}"))),
-        }
-    }
-    Ok(())
 }
 
 /// The lines of a shard's text file after its header, which must be `header`.

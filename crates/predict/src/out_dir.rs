@@ -157,6 +157,26 @@ impl OutDir {
         Ok(removed)
     }
 
+    /// Removes the run record, then every result file (those absent are fine): the record
+    /// first, so that a removal cut short never leaves a record beside files it does not
+    /// describe.
+    pub fn remove_results(&self) -> crate::error::Result<()> {
+        for name in std::iter::once(&RUN_RECORD).chain(RESULT_FILES.iter()) {
+            let path = self.file(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(crate::error::PredictError::file(
+                        &path,
+                        format!("cannot remove: {e}"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a finished run's main result files are all there.
     pub fn holds_finished_results(&self) -> bool {
         [RESULTS, CONSENSUS, SEQUENCE_SUMMARY]

@@ -541,7 +541,8 @@ fn group_counts(sources: &[SourceCounts]) -> Vec<GroupCounts> {
     groups
 }
 
-fn remove_if_there(path: &Path) -> Result<()> {
+/// Removes `path` if it is there.
+pub(crate) fn remove_if_there(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -21,7 +21,7 @@ use virnucpro_predict::scorer::FrameScorer;
 use virnucpro_seq::output::AtomicFile;
 use virnucpro_seq::{DuplicateIds, FastaReader};
 
-use crate::dataset::{DATASET_JSON, LABELS, NUCLEOTIDES, PROTEINS};
+use crate::dataset::{remove_if_there, DATASET_JSON, LABELS, NUCLEOTIDES, PROTEINS};
 use crate::error::{Result, TrainError};
 
 /// The features file in a dataset directory.
@@ -175,14 +175,6 @@ fn read_dataset_record(dir: &Path) -> Result<serde_json::Value> {
         ));
     }
     Ok(record)
-}
-
-fn remove_if_there(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(TrainError::file(path, format!("cannot remove: {e}"))),
-    }
 }
 
 fn write_features_record(

@@ -18,8 +18,8 @@ pub fn run(args: FeaturesArgs, global: &GlobalArgs) -> Result<()> {
     let precision = args.compute.precision.resolve(&devices[0]);
     let req = FeaturesRequest {
         dataset: args.dataset.clone(),
-        esm: find_esm(args.esm.as_deref())?,
-        dnabert: find_dnabert(args.dnabert.as_deref())?,
+        esm: find_esm(args.embedders.esm.as_deref())?,
+        dnabert: find_dnabert(args.embedders.dnabert.as_deref())?,
         options: Options {
             token_budget: args.engine.token_budget(&devices[0]),
             checkpoint_every_seqs: args.engine.checkpoint_every_seqs,

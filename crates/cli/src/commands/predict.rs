@@ -52,8 +52,8 @@ pub fn run(args: PredictArgs, threads: usize, global: &GlobalArgs) -> Result<()>
     let devices = super::open_devices(&args.compute.device)?;
     let precision = args.compute.precision.resolve(&devices[0]);
     let models = resolve(
-        args.esm.as_deref(),
-        args.dnabert.as_deref(),
+        args.embedders.esm.as_deref(),
+        args.embedders.dnabert.as_deref(),
         args.classifier.as_deref(),
         length,
     )?;
